@@ -1,0 +1,3 @@
+"""QSuite composition root: CLI, settings, supervisor, logging, metrics, health, client."""
+
+__version__ = "0.1.0"

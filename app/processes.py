@@ -1,0 +1,65 @@
+"""Which service each process hosts, built by constructor injection in one place."""
+
+from __future__ import annotations
+
+import zmq
+
+from app.settings import Settings
+from engine.bus.proxy import BusProxy
+from engine.service import HealthStatus, ServiceContext
+
+
+class BusService:
+    """The bus process: the XSUB/XPUB proxy that is the one well-known bus address."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._proxy: BusProxy | None = None
+
+    def start(self, ctx: ServiceContext) -> None:
+        bus = self._settings.bus
+        self._zmq = zmq.Context()  # the proxy's own context: its thread outlives no socket of ours
+        self._proxy = BusProxy(self._zmq, bus.xsub, bus.xpub, bus.capture, hwm=bus.hwm)
+        self._proxy.start()
+
+    def health(self) -> tuple[HealthStatus, str]:
+        return ("up", "") if self._proxy is not None else ("degraded", "proxy not started")
+
+    def stop(self) -> None:
+        if self._proxy is not None:
+            self._proxy.stop()
+            self._zmq.term()
+
+
+class SlotService:
+    """A process slot whose trading service lands in a later release: it beats, serves the
+    common commands (ping, status, log level) and says in its health detail what it hosts."""
+
+    def __init__(self, name: str, purpose: str) -> None:
+        self.name = name
+        self.purpose = purpose
+
+    def start(self, ctx: ServiceContext) -> None:
+        pass
+
+    def health(self) -> tuple[HealthStatus, str]:
+        return "up", self.purpose
+
+    def stop(self) -> None:
+        pass
+
+
+SLOT_PURPOSES = {
+    "feed": "market data feed (sources, normalizer, price cache)",
+    "analysis": "indicators and signals",
+    "execution": "orders, algorithms and the risk gate",
+    "venue": "simulated venue (matching engine)",
+    "scheduler": "background sync jobs",
+}
+
+
+def build_service(name: str, settings: Settings) -> object:
+    """The service of engine process ``name``."""
+    if name == "bus":
+        return BusService(settings)
+    return SlotService(name, SLOT_PURPOSES[name])

@@ -1,0 +1,243 @@
+"""Settings: ``config/default.toml`` < ``--config FILE`` < ``QSUITE__SECTION__KEY`` env vars.
+
+The TOML file holds the values; the structs below hold the types, the allowed ranges and
+the meaning of each key. A bad value stops start-up with a :class:`ConfigError` that
+names the dotted key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from engine.errors import ConfigError
+
+CONFIG_DIR = Path(
+    os.environ.get("QSUITE_CONFIG_DIR", Path(__file__).resolve().parents[1] / "config")
+)
+ENV_PREFIX = "QSUITE__"
+
+Endpoint = Annotated[str, msgspec.Meta(pattern=r"^(tcp://[^\s:]+:\d{1,5}|ipc://\S+|inproc://\S+)$")]
+OptionalEndpoint = Annotated[
+    str, msgspec.Meta(pattern=r"^((tcp://[^\s:]+:\d{1,5}|ipc://\S+|inproc://\S+))?$")
+]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+
+#: The engine process slots. Each one is started by the supervisor and beats on
+#: ``sys.heartbeat.<name>``. ``ui`` is managed separately (see :class:`UiSettings`).
+ENGINE_PROCESSES = ("bus", "feed", "analysis", "execution", "venue", "scheduler")
+
+
+class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pass
+
+
+class AppSettings(_Section, frozen=True):
+    data_dir: str
+    """Directory of the database, caches, logs and journals."""
+
+
+class BusSettings(_Section, frozen=True):
+    xsub: Endpoint
+    """Where publishers connect (the proxy binds it)."""
+    xpub: Endpoint
+    """Where subscribers connect (the proxy binds it)."""
+    capture: OptionalEndpoint
+    """Optional PUB endpoint that mirrors every message crossing the proxy."""
+    hwm: Annotated[int, msgspec.Meta(ge=1)]
+    """High-water mark of bus sockets, in messages."""
+
+
+class ControlSettings(_Section, frozen=True):
+    timeout_ms: Annotated[int, msgspec.Meta(ge=10, le=600_000)]
+    retries: Annotated[int, msgspec.Meta(ge=1, le=100)]
+    max_message_bytes: Annotated[int, msgspec.Meta(ge=1024)]
+
+
+class DatabaseSettings(_Section, frozen=True):
+    url: str
+    """SQLAlchemy URL; empty means SQLite in the data dir."""
+    auto_migrate: bool
+
+
+class LogSettings(_Section, frozen=True):
+    level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"]
+    dir: str
+
+
+class MetricsSettings(_Section, frozen=True):
+    enabled: bool
+    host: str
+
+
+class SupervisorSettings(_Section, frozen=True):
+    control: Endpoint
+    metrics_port: Port
+    heartbeat_interval_s: PositiveFloat
+    heartbeat_timeout_s: PositiveFloat
+    startup_grace_s: PositiveFloat
+    restart_backoff_initial_s: PositiveFloat
+    restart_backoff_max_s: PositiveFloat
+    stop_timeout_s: PositiveFloat
+
+
+class ProcessSettings(_Section, frozen=True):
+    control: Endpoint
+    """ROUTER endpoint this process serves control commands on."""
+    metrics_port: Port
+    """Port of this process's Prometheus endpoint (0 picks a free one)."""
+    enabled: bool
+
+
+class UiSettings(_Section, frozen=True):
+    host: str
+    port: Port
+    native: bool
+    storage_secret: str
+
+
+class Settings(_Section, frozen=True):
+    app: AppSettings
+    bus: BusSettings
+    control: ControlSettings
+    database: DatabaseSettings
+    log: LogSettings
+    metrics: MetricsSettings
+    supervisor: SupervisorSettings
+    processes: dict[str, ProcessSettings]
+    ui: UiSettings
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.app.data_dir).expanduser().resolve()
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_path / 'qsuite.db'}"
+
+    @property
+    def log_path(self) -> Path:
+        return (
+            Path(self.log.dir).expanduser().resolve() if self.log.dir else self.data_path / "logs"
+        )
+
+    def process(self, name: str) -> ProcessSettings:
+        try:
+            return self.processes[name]
+        except KeyError:
+            raise ConfigError(
+                f"processes.{name}", f"no such process; known: {', '.join(sorted(self.processes))}"
+            ) from None
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _parse_env_value(raw: str) -> Any:
+    """Env values are TOML scalars when they parse as one (``7``, ``true``), else strings."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        if len(path) < 2 or not all(path):
+            raise ConfigError(name, "environment overrides look like QSUITE__SECTION__KEY")
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = _parse_env_value(raw)
+    return tree
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError("--config", f"file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("--config", f"{path} is not valid TOML: {exc}") from None
+
+
+_PATH_RE = re.compile(r"at `\$\.?(.*)`$")
+
+
+_UNKNOWN_RE = re.compile(r"unknown field `([^`]+)`")
+
+
+def _key_of(error: msgspec.ValidationError, prefix: str = "") -> tuple[str, str]:
+    text = str(error)
+    match = _PATH_RE.search(text)
+    parts = [prefix, match.group(1) if match else ""]
+    unknown = _UNKNOWN_RE.search(text)
+    if unknown:
+        parts.append(unknown.group(1))
+    key = ".".join(p for p in parts if p) or "<root>"
+    message = _PATH_RE.sub("", text).strip(" -")
+    if unknown:
+        message = "unknown setting; check the spelling against config/default.toml"
+    return key, message
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    environ: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Build the settings of this process; raises :class:`ConfigError` naming a bad key."""
+    data = _read_toml(CONFIG_DIR / "default.toml")
+    if config_file:
+        data = _merge(data, _read_toml(Path(config_file)))
+    data = _merge(data, _env_overrides(dict(os.environ if environ is None else environ)))
+    if overrides:
+        data = _merge(data, overrides)
+    processes = data.get("processes")
+    if isinstance(processes, dict):
+        for name, section in processes.items():
+            if name not in ENGINE_PROCESSES:
+                raise ConfigError(
+                    f"processes.{name}", f"unknown process; allowed: {', '.join(ENGINE_PROCESSES)}"
+                )  # validated one by one to name the process
+            try:
+                msgspec.convert(section, ProcessSettings)
+            except msgspec.ValidationError as exc:
+                key, message = _key_of(exc, f"processes.{name}")
+                raise ConfigError(key, message) from None
+    try:
+        settings = msgspec.convert(data, Settings)
+    except msgspec.ValidationError as exc:
+        key, message = _key_of(exc)
+        raise ConfigError(key, message) from None
+    missing = sorted(set(ENGINE_PROCESSES) - set(settings.processes))
+    if missing:
+        raise ConfigError(f"processes.{missing[0]}", "every engine process needs a section")
+    if settings.supervisor.heartbeat_timeout_s <= settings.supervisor.heartbeat_interval_s:
+        raise ConfigError(
+            "supervisor.heartbeat_timeout_s", "must be larger than supervisor.heartbeat_interval_s"
+        )
+    return settings
+
+
+def settings_to_toml_dict(settings: Settings) -> dict[str, Any]:
+    """Plain nested dict of the settings (for writing a config file a child process reads)."""
+    return msgspec.to_builtins(settings)

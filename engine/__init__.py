@@ -1,0 +1,1 @@
+"""QSuite engine: the event bus, the control plane and the trading services."""

@@ -1,0 +1,1 @@
+"""The bus: event catalog, commands, topics, codec, pub/sub, control plane, proxy."""

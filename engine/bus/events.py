@@ -1,0 +1,100 @@
+"""The event catalog: every pub/sub event of QSuite, defined once.
+
+Wire format (see also docs/wire.md)
+-----------------------------------
+A bus message is two ZeroMQ frames::
+
+    [ topic + b"." ,  msgpack(event) ]
+
+``topic`` is built by :mod:`engine.bus.topics`. The payload is a msgpack map encoded by
+msgspec from one of the frozen structs below; its ``"type"`` key is the versioned tag
+(``"Heartbeat.v1"``) that selects the struct on decode. Every event starts with the
+common header:
+
+``event_id``  str   unique id, ``<source>:<session>:<n>``: ``session`` is random per
+                    publisher instance, ``n`` counts all its events (every topic)
+``source``    str   the publishing process (``feed``, ``execution`` …)
+``seq``       int   per publisher *and topic*, 1, 2, 3 … (a subscriber always gets whole
+                    topics, so it can detect gaps whatever prefix it subscribed to); it
+                    restarts at 1 when the publisher restarts (a new ``session``)
+``ts_event``  int   when the fact happened, UTC nanoseconds
+``ts_init``   int   when the event object was published, UTC nanoseconds
+
+Versioning: adding an optional field keeps the tag; renaming, removing or retyping a
+field makes a new struct ``<Name>V2`` with tag ``<Name>.v2``; consumers read both for
+one release. Unknown tags are counted and dropped by subscribers, never raised.
+Events are past-tense facts.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Union
+
+import msgspec
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Common header of every event. Publishers stamp ``source``, ``seq``, ``event_id``
+    and ``ts_init``; producers set ``ts_event`` and the body."""
+
+    event_id: str = ""
+    source: str = ""
+    seq: int = 0
+    ts_event: int
+    ts_init: int = 0
+
+
+ProcessStatusName = Literal["up", "degraded"]
+
+
+class Heartbeat(Event, frozen=True, kw_only=True, tag="Heartbeat.v1"):
+    """A process is alive. Published on ``sys.heartbeat.<process>`` every interval."""
+
+    process: str
+    pid: int
+    version: str
+    started_at: int
+    """When the process started, UTC ns."""
+    status: ProcessStatusName = "up"
+    detail: str = ""
+    """Why the process is degraded, in words for the operator."""
+    counters: dict[str, float] = {}
+    """A few live counters (messages in/out, drops, gaps, errors) for the health panel."""
+
+
+ProcessTransition = Literal["starting", "exited", "restarting", "stopped"]
+
+
+class ProcessStateChanged(Event, frozen=True, kw_only=True, tag="ProcessStateChanged.v1"):
+    """The supervisor started, lost, restarted or stopped a process (``sys.process.<name>``)."""
+
+    process: str
+    state: ProcessTransition
+    pid: int = 0
+    exit_code: int | None = None
+    restarts: int = 0
+    reason: str = ""
+
+
+class LogLevelChanged(Event, frozen=True, kw_only=True, tag="LogLevelChanged.v1"):
+    """A process changed its log level on an operator's command (``sys.loglevel.<name>``)."""
+
+    process: str
+    previous: str
+    current: str
+    command_id: str
+
+
+class Probe(Event, frozen=True, kw_only=True, tag="Probe.v1"):
+    """A publisher checks that its messages reach a subscriber (``sys.probe.<token>``).
+
+    Sent by :func:`engine.bus.subscriber.wait_for_subscription` until the subscriber sees one;
+    consumers of ``sys`` may see a few and should ignore them."""
+
+    token: str
+
+
+#: Every event type, in one place; the decoder accepts exactly these.
+EVENT_TYPES: tuple[type[Event], ...] = (Heartbeat, ProcessStateChanged, LogLevelChanged, Probe)
+
+AnyEvent = Union[EVENT_TYPES]  # type: ignore[valid-type]  # noqa: UP007

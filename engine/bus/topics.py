@@ -1,0 +1,83 @@
+"""Topics are ``<domain>.<kind>[.<key>...]``; built and parsed only here.
+
+Examples: ``md.bar.AAPL.1m``, ``md.quote.AAPL``, ``sig.rsi_cross.AAPL``,
+``exec.algo.<id>``, ``risk.alert``, ``sys.heartbeat.feed``.
+
+On the wire a topic frame is the topic followed by one ``.`` (``b"md.bar.AAPL.1m."``).
+Subscriptions are encoded the same way, so ZeroMQ's prefix match always cuts at a
+``.`` boundary: subscribing to ``md.bar.AA`` does not receive ``md.bar.AAPL.1m``.
+The empty subscription receives everything.
+"""
+
+from __future__ import annotations
+
+import re
+
+DOMAINS = frozenset({"md", "ind", "sig", "exec", "venue", "risk", "sys"})
+_PART = re.compile(r"^[A-Za-z0-9_\-=^]+$")  # symbols like BRK-B, ^GSPC, EURUSD=X
+
+
+class TopicError(ValueError):
+    """A topic that does not follow ``<domain>.<kind>[.<key>]``."""
+
+
+def _check_part(part: str) -> str:
+    if not _PART.match(part):
+        raise TopicError(f"topic part {part!r} must match {_PART.pattern} (no dots or spaces)")
+    return part
+
+
+def build(domain: str, kind: str, *keys: str) -> str:
+    """Build a topic, validating every part."""
+    if domain not in DOMAINS:
+        raise TopicError(f"unknown topic domain {domain!r}; known: {', '.join(sorted(DOMAINS))}")
+    return ".".join([domain, _check_part(kind), *(_check_part(k) for k in keys)])
+
+
+def parse(topic: str) -> tuple[str, str, tuple[str, ...]]:
+    """Split a topic into (domain, kind, keys)."""
+    parts = topic.split(".")
+    if len(parts) < 2 or parts[0] not in DOMAINS:
+        raise TopicError(f"not a topic: {topic!r}")
+    for part in parts[1:]:
+        _check_part(part)
+    return parts[0], parts[1], tuple(parts[2:])
+
+
+def to_wire(topic: str) -> bytes:
+    """The topic frame of a message (topic plus a terminating dot)."""
+    return topic.encode() + b"."
+
+
+def from_wire(frame: bytes) -> str:
+    if not frame.endswith(b"."):
+        raise TopicError(f"topic frame {frame[:60]!r} does not end with '.'")
+    return frame[:-1].decode()
+
+
+def subscription(prefix: str) -> bytes:
+    """The ZeroMQ subscription for a topic prefix cut at ``.`` boundaries ("" = all)."""
+    return b"" if not prefix else prefix.encode() + b"."
+
+
+# Builders for the topics the platform uses; add new ones here.
+def heartbeat(process: str) -> str:
+    return build("sys", "heartbeat", process)
+
+
+def process_state(process: str) -> str:
+    return build("sys", "process", process)
+
+
+def log_level(process: str) -> str:
+    return build("sys", "loglevel", process)
+
+
+def probe(token: str) -> str:
+    """Topic of the :class:`~engine.bus.events.Probe` events of one subscription check."""
+    return build("sys", "probe", token)
+
+
+HEARTBEATS = "sys.heartbeat"
+PROBES = "sys.probe"
+SYSTEM = "sys"

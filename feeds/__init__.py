@@ -1,0 +1,1 @@
+"""Market data: sources (Yahoo, replay, synthetic), normalizer, price cache, feed service."""

@@ -1,0 +1,1 @@
+"""QSuite operator console (NiceGUI)."""
