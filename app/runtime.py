@@ -55,13 +55,16 @@ HEARTBEAT_COUNTERS = (
     "qsuite_runtime_errors_total",
 )
 
+#: How often the idempotency journal drops entries past their time-to-live.
+JOURNAL_EXPIRY_S = 3600.0
+
 
 @dataclass(order=True)
 class _Timer:
     due: float
     name: str = field(compare=False)
     interval: float = field(compare=False)
-    fn: Callable[[], None] = field(compare=False)
+    fn: Callable[[], object] = field(compare=False)
 
 
 class ProcessRuntime:
@@ -105,12 +108,12 @@ class ProcessRuntime:
             stats=stats,
         )
         self._subscriber: Subscriber | None = None
-        journal_dir = settings.data_path / "journal" / process
+        self._journal = CommandJournal(settings.data_path / "journal" / process)
         self._control = ControlServer(
             self._ctx,
             control_endpoint,
             process,
-            journal=CommandJournal(journal_dir),
+            journal=self._journal,
             max_message_bytes=settings.control.max_message_bytes,
             clock=self.clock,
             stats=stats,
@@ -135,7 +138,7 @@ class ProcessRuntime:
         self._subscriber.subscribe(prefix)
         self._handlers.append((prefix, handler))
 
-    def call_every(self, interval_s: float, fn: Callable[[], None], name: str) -> None:
+    def call_every(self, interval_s: float, fn: Callable[[], object], name: str) -> None:
         heapq.heappush(
             self._timers, _Timer(self.clock.monotonic() + interval_s, name, interval_s, fn)
         )
@@ -238,6 +241,7 @@ class ProcessRuntime:
         self.service.start(self)
         self.call_every(self.settings.supervisor.heartbeat_interval_s, self._heartbeat, "heartbeat")
         self.call_every(0.5, self._watch_parent, "watch-parent")
+        self.call_every(JOURNAL_EXPIRY_S, lambda: self._journal.expire(), "journal-expiry")
         self._heartbeat()
         logger.info(
             "{} started (pid {}), control on {}", self.process, os.getpid(), self._control_endpoint
@@ -267,6 +271,7 @@ class ProcessRuntime:
         except Exception:
             logger.opt(exception=True).error("Service {} failed to stop cleanly", self.process)
         self._control.close()
+        self._journal.close()
         if self._subscriber is not None:
             self._subscriber.close()
         self._publisher.close()

@@ -35,7 +35,7 @@ class ServiceContext(Protocol):
     def subscribe(self, prefix: str, handler: EventHandler) -> None:
         """Receive bus events whose topic starts with ``prefix`` (cut at dots)."""
 
-    def call_every(self, interval_s: float, fn: Callable[[], None], name: str) -> None:
+    def call_every(self, interval_s: float, fn: Callable[[], object], name: str) -> None:
         """Run ``fn`` every ``interval_s`` seconds on the process loop."""
 
 

@@ -14,6 +14,13 @@ from ui.bridge import Bridge
 from ui.pages import health
 
 
+def console(bridge: health.HealthSource) -> None:
+    """The console's page; the in-process UI tests render it against a fake bridge."""
+    with ui.header().classes("items-center"):
+        ui.label("QSuite").classes("text-h6")
+    health.build(bridge)
+
+
 def _storage_secret(settings: Settings) -> str:
     if settings.ui.storage_secret:
         return settings.ui.storage_secret
@@ -38,9 +45,7 @@ def run_ui(settings: Settings, *, native: bool) -> int:
 
     @ui.page("/")
     def index() -> None:
-        with ui.header().classes("items-center"):
-            ui.label("QSuite").classes("text-h6")
-        health.build(bridge)
+        console(bridge)
 
     app.on_startup(
         lambda: logger.info("Console on http://{}:{}", settings.ui.host, settings.ui.port)

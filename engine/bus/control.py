@@ -25,7 +25,8 @@ Serving one command; every step may end it with an error reply whose code comes 
 3. no handler in this process → ``unknown_command``, naming what it serves;
 4. the caller's role is below the command's ``min_role`` → ``forbidden``;
 5. ``command_id`` already journaled → the journaled reply with ``replayed=True``, the
-   handler is not called; the same id with a different command → ``conflict``;
+   handler is not called; the same id with a different frame (another command, or
+   other field values) → ``conflict``;
 6. the handler runs: a :class:`CommandError` → its code; any other exception →
    ``internal`` (traceback logged, the loop goes on);
 7. the reply is journaled — durably for mutating commands — and then sent. ``internal``
@@ -220,7 +221,7 @@ class ControlServer:
         except DecodeError as exc:
             return self._undecodable(payload, str(exc))
         route = self._routes.get(type(command)) or self._route(type(command))
-        ok, reply = self._serve(command, route)
+        ok, reply = self._serve(command, route, payload)
         elapsed = self._clock.monotonic() - started
         (route.ok if ok else route.error).value += 1
         route.seconds.value += elapsed
@@ -246,7 +247,7 @@ class ControlServer:
 
     # --- one command ---------------------------------------------------------------
 
-    def _serve(self, command: Command, route: _Route) -> tuple[bool, bytes]:
+    def _serve(self, command: Command, route: _Route, payload: bytes) -> tuple[bool, bytes]:
         command_id, tag = command.command_id, route.tag
         if not command_id:
             return self._refuse(command, tag, ErrorCode.INVALID, "command_id is required")
@@ -257,7 +258,8 @@ class ControlServer:
         if ROLE_RANK[command.role] < route.min_rank:
             message = f"{tag} needs role {command.min_role}; the caller acts as {command.role}"
             return self._refuse(command, tag, ErrorCode.FORBIDDEN, message)
-        digest = hashlib.blake2b(encode(command), digest_size=DIGEST_SIZE).digest()
+        # the frame as sent: a Lazy Pirate resend repeats it byte for byte
+        digest = hashlib.blake2b(payload, digest_size=DIGEST_SIZE).digest()
         try:
             entry = self._journal.get(command_id, durable=route.mutating)
         except Exception as exc:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from nicegui import ui
 
-from ui.bridge import Bridge
+from engine.bus.commands import HealthReport
 
 STATE_COLORS = {
     "up": "positive",
@@ -24,18 +26,36 @@ COLUMNS = [
 ]
 
 
-def build(bridge: Bridge) -> None:
+class HealthSource(Protocol):
+    """What the page needs from the bridge (tests pass a fake)."""
+
+    last_error: str
+
+    async def health(self) -> HealthReport | None: ...
+
+
+def _cell_with_testid(column: str) -> str:
+    # data-testid="<column>-<process>" lets browser tests address one cell of one row.
+    return (
+        f'<q-td :props="props" :data-testid="\'{column}-\' + props.row.process">'
+        "{{ props.value }}</q-td>"
+    )
+
+
+def build(bridge: HealthSource) -> None:
     ui.label("Health").classes("text-h5")
-    overall = ui.badge("…").props('data-testid="overall"')
-    problem = ui.label("").classes("text-negative")
+    overall = ui.badge("…").props('data-testid="overall"').mark("overall")
+    problem = ui.label("").classes("text-negative").props('data-testid="problem"').mark("problem")
     table = ui.table(columns=COLUMNS, rows=[], row_key="process").classes("w-full")
-    table.props('data-testid="health-table"')
+    table.props('data-testid="health-table"').mark("health-table")
     table.add_slot(
         "body-cell-state",
         "<q-td :props=\"props\"><q-badge :color=\"{up:'positive',degraded:'warning',"
         "down:'negative',starting:'info',stopped:'grey'}[props.value]\" "
         ':label="props.value.toUpperCase()" :data-testid="\'state-\' + props.row.process"/></q-td>',
     )
+    for column in ("pid", "restarts"):
+        table.add_slot(f"body-cell-{column}", _cell_with_testid(column))
 
     async def refresh() -> None:
         report = await bridge.health()
