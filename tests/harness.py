@@ -94,7 +94,8 @@ class Sandbox:
 
 
 def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("QSUITE")}
+    # PYTEST_CURRENT_TEST would make NiceGUI in a child believe it runs inside pytest
+    return {k: v for k, v in os.environ.items() if not k.startswith(("QSUITE", "PYTEST_"))}
 
 
 def processes_using(marker: str) -> list[int]:

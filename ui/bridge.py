@@ -48,7 +48,7 @@ class Bridge:
         try:
             report = await self.client.health()
         except EngineUnreachable as exc:
-            self.last_error = f"Engine unreachable: {exc}"
+            self.last_error = str(exc)
             return None
         except CommandError as exc:
             self.last_error = f"Health request refused ({exc.code}): {exc.message}"

@@ -8,7 +8,6 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,15 @@ from app.client import QSuiteClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
+# The page polls health once a second, and a killed venue is usually back within a
+# second; a longer restart backoff keeps it DOWN long enough for the page to show it.
+RESTART_BACKOFF_S = 2.5
 PROCESSES = ("bus", "feed", "analysis", "execution", "venue", "scheduler", "ui", "supervisor")
 START_MS = 60_000
 HEAL_S = 20
 
 # Truthy (the badge's text) once venue's badge shows anything but UP. Polled on every
-# animation frame: the restart window can be shorter than expect()'s later poll intervals.
+# animation frame, so the few seconds of DOWN cannot fall between expect()'s 1 s polls.
 VENUE_LEFT_UP = """() => {
   const badge = document.querySelector('[data-testid="state-venue"]');
   const text = badge ? badge.textContent.trim() : '';
@@ -32,17 +34,19 @@ VENUE_LEFT_UP = """() => {
 }"""
 
 
-@contextmanager
-def _children_not_under_pytest() -> Iterator[None]:
-    # NiceGUI's helpers.is_pytest() checks PYTEST_CURRENT_TEST, which harness.clean_env()
-    # passes on; a console that inherits it waits for NICEGUI_SCREEN_TEST_PORT and dies.
-    # pytest sets the variable again before teardown, so removing it here is safe.
-    value = os.environ.pop("PYTEST_CURRENT_TEST", None)
-    try:
-        yield
-    finally:
-        if value is not None:
-            os.environ["PYTEST_CURRENT_TEST"] = value
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    box = Sandbox(
+        tmp_path / "qsuite",
+        extra={
+            "supervisor": {
+                "restart_backoff_initial_s": RESTART_BACKOFF_S,
+                "restart_backoff_max_s": 2 * RESTART_BACKOFF_S,
+            }
+        },
+    )
+    yield box
+    box.cleanup()
 
 
 def _open_console(page: Page, sandbox: Sandbox, proc: subprocess.Popen[bytes]) -> None:
@@ -61,11 +65,7 @@ def _open_console(page: Page, sandbox: Sandbox, proc: subprocess.Popen[bytes]) -
 def test_console_health_when_system_runs_then_all_up_and_a_killed_venue_comes_back(
     sandbox: Sandbox, page: Page, screenshot: Callable[[str], Path]
 ) -> None:
-    with (
-        _children_not_under_pytest(),
-        running(sandbox, "run") as proc,
-        QSuiteClient(sandbox.settings) as client,
-    ):
+    with running(sandbox, "run") as proc, QSuiteClient(sandbox.settings) as client:
         _open_console(page, sandbox, proc)
         for name in PROCESSES:
             expect(page.get_by_test_id(f"state-{name}")).to_have_text("UP", timeout=START_MS)
@@ -95,7 +95,7 @@ def test_console_health_when_system_runs_then_all_up_and_a_killed_venue_comes_ba
 def test_console_health_when_engine_not_running_then_unreachable_and_names_qsuite_run(
     sandbox: Sandbox, page: Page, screenshot: Callable[[str], Path]
 ) -> None:
-    with _children_not_under_pytest(), running(sandbox, "ui", log_name="ui.log") as proc:
+    with running(sandbox, "ui", log_name="ui.log") as proc:
         _open_console(page, sandbox, proc)
         expect(page.get_by_test_id("overall")).to_have_text("UNREACHABLE", timeout=30_000)
         problem = page.get_by_test_id("problem")

@@ -62,7 +62,9 @@ def build(bridge: HealthSource) -> None:
         if report is None:
             overall.set_text("UNREACHABLE")
             overall.props("color=negative")
-            problem.set_text(f"{bridge.last_error} Start the engine with `qsuite run`.")
+            problem.set_text(bridge.last_error)
+            table.rows = []  # last known states would be stale: show none rather than old ones
+            table.update()
             return
         problem.set_text("")
         overall.set_text(report.overall.upper())

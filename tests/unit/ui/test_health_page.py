@@ -14,6 +14,7 @@ from nicegui import ui
 from nicegui.testing import User, user_simulation
 
 from engine.bus.commands import HealthReport, ProcessHealth
+from engine.errors import EngineUnreachable
 from ui.main import console
 
 pytestmark = pytest.mark.timeout(30)
@@ -95,7 +96,7 @@ async def test_health_page_when_one_process_down_then_overall_down_and_its_row_s
 async def test_health_page_when_engine_unreachable_then_unreachable_and_tells_to_run_qsuite(
     user: User, bridge: FakeBridge
 ) -> None:
-    bridge.last_error = "Engine unreachable: no reply from ipc:///tmp/qs/sup after 2 tries"
+    bridge.last_error = str(EngineUnreachable("ipc:///tmp/qs/sup", 2, 1500))
 
     await user.open("/")
 
