@@ -94,7 +94,110 @@ class Probe(Event, frozen=True, kw_only=True, tag="Probe.v1"):
     token: str
 
 
+# --- market data (md.*) ----------------------------------------------------------------
+
+Origin = Literal["yahoo", "replay", "synthetic"]
+"""Where market data came from (the header's ``source`` is the publishing process)."""
+
+
+class BarClosed(Event, frozen=True, kw_only=True, tag="BarClosed.v1"):
+    """A bar closed (``md.bar.<symbol>.<interval>``); ``ts`` is the bar's open time (UTC ns)
+    and ``ts_event`` when it closed. Prices and volume are float64 after normalization."""
+
+    symbol: str
+    interval: str
+    ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    origin: Origin
+    simulated: bool = False
+    """True when the synthetic market made this bar (never a real observation)."""
+    flags: int = 0
+    """Bits of :class:`engine.persistence.models.BarFlag` (adjusted, gap-filled …)."""
+
+
+class QuoteUpdated(Event, frozen=True, kw_only=True, tag="QuoteUpdated.v1"):
+    """Best bid/ask and last trade of a symbol changed (``md.quote.<symbol>``)."""
+
+    symbol: str
+    bid: float
+    ask: float
+    bid_size: float
+    ask_size: float
+    last: float
+    volume: float = 0.0
+    """Volume traded so far in the session (0 when the source does not say)."""
+    origin: Origin
+    simulated: bool = False
+
+
+class TradeReported(Event, frozen=True, kw_only=True, tag="TradeReported.v1"):
+    """A market trade printed on the (real or synthetic) tape (``md.trade.<symbol>``);
+    the simulated venue's liquidity and volume models follow these."""
+
+    symbol: str
+    price: float
+    size: float
+    aggressor: Literal["buy", "sell", "unknown"] = "unknown"
+    origin: Origin
+    simulated: bool = False
+
+
+FeedMode = Literal["live", "delayed", "cached", "simulated"]
+BreakerState = Literal["closed", "open", "half_open"]
+
+
+class FeedStateChanged(Event, frozen=True, kw_only=True, tag="FeedStateChanged.v1"):
+    """A market-data source changed mode or breaker state (``md.feed.<feed>``)."""
+
+    feed: str
+    """The data source (``yahoo`` …); the header's ``source`` is the publishing process."""
+    mode: FeedMode
+    breaker: BreakerState
+    reason: str = ""
+    """Why, in words for the operator (e.g. "Yahoo unreachable: timeout; serving simulated")."""
+
+
+class BackfillCompleted(Event, frozen=True, kw_only=True, tag="BackfillCompleted.v1"):
+    """A backfill of one symbol and interval finished (``md.backfill.<symbol>``); the
+    analysis process re-evaluates that symbol when it sees this."""
+
+    symbol: str
+    interval: str
+    start: int
+    end: int
+    rows: int
+    """Bars inserted or changed (0 when the store already had them all)."""
+    origin: Origin
+    run_id: int
+    """The ingestion-log row of the run."""
+
+
+class GapDetected(Event, frozen=True, kw_only=True, tag="GapDetected.v1"):
+    """Bars are missing between ``start`` and ``end`` (``md.gap.<symbol>``); queued for repair."""
+
+    symbol: str
+    interval: str
+    start: int
+    end: int
+    missing: int
+
+
 #: Every event type, in one place; the decoder accepts exactly these.
-EVENT_TYPES: tuple[type[Event], ...] = (Heartbeat, ProcessStateChanged, LogLevelChanged, Probe)
+EVENT_TYPES: tuple[type[Event], ...] = (
+    Heartbeat,
+    ProcessStateChanged,
+    LogLevelChanged,
+    Probe,
+    BarClosed,
+    QuoteUpdated,
+    TradeReported,
+    FeedStateChanged,
+    BackfillCompleted,
+    GapDetected,
+)
 
 AnyEvent = Union[EVENT_TYPES]  # type: ignore[valid-type]  # noqa: UP007

@@ -1,7 +1,7 @@
 """Topics are ``<domain>.<kind>[.<key>...]``; built and parsed only here.
 
-Examples: ``md.bar.AAPL.1m``, ``md.quote.AAPL``, ``sig.rsi_cross.AAPL``,
-``exec.algo.<id>``, ``risk.alert``, ``sys.heartbeat.feed``.
+Examples: ``md.bar.AAPL.1m``, ``md.quote.BP~L`` (``BP.L``: see :func:`symbol_key`),
+``sig.rsi_cross.AAPL``, ``exec.algo.<id>``, ``risk.alert``, ``sys.heartbeat.feed``.
 
 On the wire a topic frame is the topic followed by one ``.`` (``b"md.bar.AAPL.1m."``).
 Subscriptions are encoded the same way, so ZeroMQ's prefix match always cuts at a
@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 DOMAINS = frozenset({"md", "ind", "sig", "exec", "venue", "risk", "sys"})
-_PART = re.compile(r"^[A-Za-z0-9_\-=^]+$")  # symbols like BRK-B, ^GSPC, EURUSD=X
+_PART = re.compile(r"^[A-Za-z0-9_\-=^~]+$")  # symbols like BRK-B, ^GSPC, EURUSD=X
 
 
 class TopicError(ValueError):
@@ -78,6 +78,40 @@ def probe(token: str) -> str:
     return build("sys", "probe", token)
 
 
+def symbol_key(symbol: str) -> str:
+    """A symbol as a topic part: exchange suffixes keep their meaning, ``BP.L`` → ``BP~L``
+    (a dot would split the topic). Events carry the symbol itself."""
+    return symbol.replace(".", "~")
+
+
+def bar(symbol: str, interval: str) -> str:
+    return build("md", "bar", symbol_key(symbol), interval)
+
+
+def quote(symbol: str) -> str:
+    return build("md", "quote", symbol_key(symbol))
+
+
+def trade(symbol: str) -> str:
+    return build("md", "trade", symbol_key(symbol))
+
+
+def feed_state(feed: str) -> str:
+    return build("md", "feed", feed)
+
+
+def backfill(symbol: str) -> str:
+    return build("md", "backfill", symbol_key(symbol))
+
+
+def gap(symbol: str) -> str:
+    return build("md", "gap", symbol_key(symbol))
+
+
 HEARTBEATS = "sys.heartbeat"
+BARS = "md.bar"
+QUOTES = "md.quote"
+TRADES = "md.trade"
+MARKET_DATA = "md"
 PROBES = "sys.probe"
 SYSTEM = "sys"

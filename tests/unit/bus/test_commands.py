@@ -13,8 +13,8 @@ import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import all_subclasses, struct_strategy
 
-from engine.bus import commands
 from engine.bus.codec import DecodeError, decode_command, decode_reply, encode
 from engine.bus.commands import (
     COMMAND_TYPES,
@@ -29,38 +29,9 @@ from engine.bus.commands import (
     tag_of,
 )
 
-_INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
-_FLOATS = st.floats(allow_nan=False)  # NaN != NaN would fail equality, not the codec
-
-
-def _strategy(info: msgspec.inspect.Type) -> st.SearchStrategy[Any]:
-    mi = msgspec.inspect
-    if isinstance(info, mi.StrType):
-        return st.text(max_size=20)
-    if isinstance(info, mi.BoolType):
-        return st.booleans()
-    if isinstance(info, mi.IntType):
-        return _INT64
-    if isinstance(info, mi.FloatType):
-        return _FLOATS
-    if isinstance(info, mi.NoneType):
-        return st.none()
-    if isinstance(info, mi.LiteralType):
-        return st.sampled_from(info.values)
-    if isinstance(info, mi.ListType):
-        return st.lists(_strategy(info.item_type), max_size=3)
-    if isinstance(info, mi.DictType):
-        return st.dictionaries(_strategy(info.key_type), _strategy(info.value_type), max_size=3)
-    if isinstance(info, mi.UnionType):
-        return st.one_of([_strategy(t) for t in info.types])
-    if isinstance(info, mi.StructType):
-        fields = {f.name: _strategy(f.type) for f in info.fields}
-        return st.builds(info.cls, **fields)
-    raise NotImplementedError(f"no strategy for {info!r}: extend _strategy")
-
 
 def strategy_for(cls: type[msgspec.Struct]) -> st.SearchStrategy[Any]:
-    return _strategy(msgspec.inspect.type_info(cls))
+    return struct_strategy(cls)
 
 
 @pytest.mark.parametrize("cls", COMMAND_TYPES, ids=tag_of)
@@ -96,15 +67,8 @@ def test_reply_round_trips(reply: Reply) -> None:
 
 
 def test_catalog_lists_every_defined_command_and_result() -> None:
-    defined_commands = {
-        c for c in vars(commands).values() if isinstance(c, type) and issubclass(c, Command)
-    }
-    defined_results = {
-        c for c in vars(commands).values() if isinstance(c, type) and issubclass(c, Result)
-    }
-
-    assert defined_commands - {Command} == set(COMMAND_TYPES)
-    assert defined_results - {Result} == set(RESULT_TYPES)
+    assert all_subclasses(Command) == set(COMMAND_TYPES)
+    assert all_subclasses(Result) == set(RESULT_TYPES)
     assert len(command_by_tag()) == len(COMMAND_TYPES)  # tags are unique
 
 

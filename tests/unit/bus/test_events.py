@@ -11,15 +11,14 @@ import re
 from typing import Any
 
 import msgspec
-import msgspec.inspect as mi
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import all_subclasses, struct_strategy
 
 from engine.bus import codec
 from engine.bus.events import EVENT_TYPES, Event
 
-INT64 = (-(2**63), 2**63 - 1)
 GOOD_HEARTBEAT = {
     "type": "Heartbeat.v1",
     "ts_event": 1,
@@ -28,63 +27,6 @@ GOOD_HEARTBEAT = {
     "version": "v",
     "started_at": 0,
 }
-
-
-def _bound(value: float | None, delta: int, default: int) -> int:
-    return default if value is None else int(value) + delta
-
-
-def strategy_for(t: mi.Type) -> st.SearchStrategy[Any]:
-    """A strategy for values of one msgspec type that msgpack round-trips exactly."""
-    if isinstance(t, mi.IntType):
-        low = max(INT64[0], _bound(t.ge, 0, INT64[0]), _bound(t.gt, 1, INT64[0]))
-        high = min(INT64[1], _bound(t.le, 0, INT64[1]), _bound(t.lt, -1, INT64[1]))
-        return st.integers(low, high)
-    if isinstance(t, mi.FloatType):  # NaN never equals itself, so it cannot round-trip
-        return st.floats(
-            min_value=t.ge if t.ge is not None else t.gt,
-            max_value=t.le if t.le is not None else t.lt,
-            exclude_min=t.gt is not None,
-            exclude_max=t.lt is not None,
-            allow_nan=False,
-        )
-    if isinstance(t, mi.StrType):
-        if t.pattern is not None:
-            return st.from_regex(t.pattern)
-        return st.text(min_size=t.min_length or 0, max_size=t.max_length or 20)
-    if isinstance(t, mi.BoolType):
-        return st.booleans()
-    if isinstance(t, mi.NoneType):
-        return st.none()
-    if isinstance(t, mi.LiteralType):
-        return st.sampled_from(t.values)
-    if isinstance(t, mi.UnionType):
-        return st.one_of([strategy_for(member) for member in t.types])
-    if isinstance(t, mi.DictType):
-        return st.dictionaries(strategy_for(t.key_type), strategy_for(t.value_type), max_size=4)
-    if isinstance(t, (mi.ListType, mi.VarTupleType)):
-        items = st.lists(strategy_for(t.item_type), max_size=4)
-        return items if isinstance(t, mi.ListType) else items.map(tuple)
-    if isinstance(t, (mi.SetType, mi.FrozenSetType)):
-        return st.frozensets(strategy_for(t.item_type), max_size=4).map(
-            frozenset if isinstance(t, mi.FrozenSetType) else set
-        )
-    if isinstance(t, mi.StructType):
-        return struct_strategy(t.cls)
-    raise NotImplementedError(f"tests/unit/bus/test_events.py has no strategy for {t!r}")
-
-
-def struct_strategy(cls: type[Any]) -> st.SearchStrategy[Any]:
-    info = mi.type_info(cls)
-    assert isinstance(info, mi.StructType)
-    return st.builds(cls, **{f.name: strategy_for(f.type) for f in info.fields})
-
-
-def _all_subclasses(cls: type) -> set[type]:
-    found = set()
-    for sub in cls.__subclasses__():
-        found |= {sub, *_all_subclasses(sub)}
-    return found
 
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES, ids=lambda t: t.__name__)
@@ -99,7 +41,7 @@ def test_round_trip_when_any_event_then_equal(event_type: type[Event], data: st.
 
 
 def test_catalog_when_event_subclass_defined_then_listed_with_versioned_tag() -> None:
-    tagged = {cls for cls in _all_subclasses(Event) if cls.__struct_config__.tag is not None}
+    tagged = {cls for cls in all_subclasses(Event) if cls.__struct_config__.tag is not None}
     tags = [cls.__struct_config__.tag for cls in EVENT_TYPES]
 
     assert tagged == set(EVENT_TYPES)
