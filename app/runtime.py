@@ -14,13 +14,15 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import zmq
 from loguru import logger
 
 from app import __version__
+from app.inbox import Inbox
 from app.logs import configure_logging, current_level, set_level
 from app.metrics import start_metrics_server
 from app.settings import Settings
@@ -43,6 +45,8 @@ from engine.bus.subscriber import Subscriber
 from engine.clock import Clock, LiveClock
 from engine.service import CommandHandler, EventHandler, Service
 from engine.stats import STATS, StatsRegistry
+
+T = TypeVar("T")
 
 #: Counters carried in every heartbeat (summed over labels) for the health panel.
 HEARTBEAT_COUNTERS = (
@@ -95,6 +99,7 @@ class ProcessRuntime:
         self._handlers: list[tuple[str, EventHandler]] = []
         self._stopping = False
         self._commands: list[str] = []
+        self._inbox = Inbox(name=f"{process}-worker")
         self._errors = stats.counter(
             "qsuite_runtime_errors_total", "Exceptions caught on the process loop", process=process
         )
@@ -142,6 +147,12 @@ class ProcessRuntime:
         heapq.heappush(
             self._timers, _Timer(self.clock.monotonic() + interval_s, name, interval_s, fn)
         )
+
+    def call_soon_threadsafe(self, fn: Callable[[], object]) -> None:
+        self._inbox.call_soon_threadsafe(fn)
+
+    def run_in_worker(self, fn: Callable[[], T], on_done: Callable[[Future[T]], object]) -> None:
+        self._inbox.run_in_worker(fn, on_done)
 
     # --- built-in commands -------------------------------------------------------------
     def _ping(self, _cmd: Ping) -> Result:
@@ -248,6 +259,7 @@ class ProcessRuntime:
         )
         poller = zmq.Poller()
         poller.register(self._control.socket, zmq.POLLIN)
+        poller.register(self._inbox.fd, zmq.POLLIN)
         polled_sub: Subscriber | None = None
         try:
             while not self._stopping:
@@ -260,12 +272,15 @@ class ProcessRuntime:
                     self._control.handle_ready()
                 if polled_sub is not None and polled_sub.socket in ready:
                     polled_sub.handle_ready(self._dispatch)
+                if self._inbox.fd in ready:
+                    self._inbox.drain()
                 self._run_timers()
         finally:
             self.close()
         return 0
 
     def close(self) -> None:
+        self._inbox.close()  # workers finish and hand back before the service stops
         try:
             self.service.stop()
         except Exception:

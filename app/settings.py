@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from engine.errors import ConfigError
+from engine.intervals import INTERVAL_SECONDS
 
 CONFIG_DIR = Path(
     os.environ.get("QSUITE_CONFIG_DIR", Path(__file__).resolve().parents[1] / "config")
@@ -95,6 +96,46 @@ class ProcessSettings(_Section, frozen=True):
     enabled: bool
 
 
+Interval = Literal[
+    "1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "5d", "1wk", "1mo", "3mo"
+]
+ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+Ticker = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9.\-=^_]+$")]
+
+
+class FeedSettings(_Section, frozen=True):
+    watchlist: Annotated[list[Ticker], msgspec.Meta(min_length=1)]
+    interval: str
+    """One of :data:`engine.intervals.INTERVAL_SECONDS` (checked at load)."""
+    source: Literal["yahoo", "replay", "synthetic"]
+    fallback: Literal["synthetic", "cached", "none"]
+    poll_interval_s: Annotated[float, msgspec.Meta(ge=1.0)]
+    tick_interval_s: Annotated[float, msgspec.Meta(ge=0.05)]
+    replay_file: str
+    replay_speed: Annotated[float, msgspec.Meta(ge=0)]
+    scenario: Literal[
+        "calm", "volatile", "trending_up", "trending_down", "flash_crash", "illiquid", "gap_open"
+    ]
+    seed: int
+    start_price: PositiveFloat
+    request_timeout_s: PositiveFloat
+    min_request_spacing_s: Annotated[float, msgspec.Meta(ge=0)]
+    breaker_failure_threshold: Annotated[int, msgspec.Meta(ge=1)]
+    breaker_cool_down_s: PositiveFloat
+    breaker_max_cool_down_s: PositiveFloat
+    cache_size_mb: Annotated[int, msgspec.Meta(ge=1)]
+
+
+class SyncSettings(_Section, frozen=True):
+    backfill_on_start: bool
+    backfill_interval: str
+    backfill_days: Annotated[int, msgspec.Meta(ge=1, le=36500)]
+    daily_backfill_at: ClockTime
+    fundamentals_at: ClockTime
+    gap_repair_every_s: Annotated[float, msgspec.Meta(ge=10)]
+    misfire_grace_s: Annotated[float, msgspec.Meta(ge=1)]
+
+
 class UiSettings(_Section, frozen=True):
     host: str
     port: Port
@@ -111,6 +152,8 @@ class Settings(_Section, frozen=True):
     metrics: MetricsSettings
     supervisor: SupervisorSettings
     processes: dict[str, ProcessSettings]
+    feed: FeedSettings
+    sync: SyncSettings
     ui: UiSettings
 
     @property
@@ -231,6 +274,16 @@ def load_settings(
     missing = sorted(set(ENGINE_PROCESSES) - set(settings.processes))
     if missing:
         raise ConfigError(f"processes.{missing[0]}", "every engine process needs a section")
+    for key, interval in (
+        ("feed.interval", settings.feed.interval),
+        ("sync.backfill_interval", settings.sync.backfill_interval),
+    ):
+        if interval not in INTERVAL_SECONDS:
+            raise ConfigError(
+                key, f"unknown interval {interval!r}; use one of {', '.join(INTERVAL_SECONDS)}"
+            )
+    if settings.feed.source == "replay" and not settings.feed.replay_file:
+        raise ConfigError("feed.replay_file", "the replay source needs a CSV or Parquet file")
     if settings.supervisor.heartbeat_timeout_s <= settings.supervisor.heartbeat_interval_s:
         raise ConfigError(
             "supervisor.heartbeat_timeout_s", "must be larger than supervisor.heartbeat_interval_s"

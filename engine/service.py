@@ -9,13 +9,15 @@ under the live runtime, in tests and in a backtest.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from concurrent.futures import Future
+from typing import Any, Literal, Protocol, TypeVar
 
 from engine.bus.commands import Command, Result
 from engine.bus.events import Event
 from engine.clock import Clock
 from engine.stats import StatsRegistry
 
+T = TypeVar("T")
 HealthStatus = Literal["up", "degraded"]
 CommandHandler = Callable[[Any], Result]
 EventHandler = Callable[[str, Any], None]
@@ -37,6 +39,12 @@ class ServiceContext(Protocol):
 
     def call_every(self, interval_s: float, fn: Callable[[], object], name: str) -> None:
         """Run ``fn`` every ``interval_s`` seconds on the process loop."""
+
+    def call_soon_threadsafe(self, fn: Callable[[], object]) -> None:
+        """From any thread: run ``fn`` on the process loop soon (e.g. to publish)."""
+
+    def run_in_worker(self, fn: Callable[[], T], on_done: Callable[[Future[T]], object]) -> None:
+        """Run blocking ``fn`` in a worker thread; ``on_done(future)`` runs on the loop."""
 
 
 class Service(Protocol):

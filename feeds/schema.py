@@ -14,43 +14,23 @@ from typing import Final
 import msgspec
 
 from engine.bus.events import Origin
+from engine.intervals import INTERVAL_SECONDS, INTRADAY, NS, IntervalError, interval_ns
 from engine.persistence.bars import BAR_COLUMNS
 
 BAR_FRAME_COLUMNS: Final = BAR_COLUMNS
 PRICE_COLUMNS: Final = ("open", "high", "low", "close")
 
-NS: Final = 1_000_000_000
-#: Bar length of every supported interval, in seconds (Yahoo's names). Daily and longer
-#: bars are stamped at the session's date, 00:00 UTC.
-INTERVAL_SECONDS: Final[dict[str, int]] = {
-    "1m": 60,
-    "2m": 120,
-    "5m": 300,
-    "15m": 900,
-    "30m": 1800,
-    "60m": 3600,
-    "90m": 5400,
-    "1h": 3600,
-    "1d": 86400,
-    "5d": 5 * 86400,
-    "1wk": 7 * 86400,
-    "1mo": 30 * 86400,
-    "3mo": 91 * 86400,
-}
-INTRADAY: Final = frozenset(k for k, v in INTERVAL_SECONDS.items() if v < 86400)
-
-
-class IntervalError(ValueError):
-    """An interval QSuite does not know."""
-
-
-def interval_ns(interval: str) -> int:
-    """Length of one bar of ``interval`` in nanoseconds."""
-    try:
-        return INTERVAL_SECONDS[interval] * NS
-    except KeyError:
-        known = ", ".join(INTERVAL_SECONDS)
-        raise IntervalError(f"unknown interval {interval!r}; use one of {known}") from None
+__all__ = [
+    "BAR_FRAME_COLUMNS",
+    "INTERVAL_SECONDS",
+    "INTRADAY",
+    "NS",
+    "PRICE_COLUMNS",
+    "Fundamentals",
+    "IntervalError",
+    "Quote",
+    "interval_ns",
+]
 
 
 class Quote(msgspec.Struct, frozen=True, kw_only=True):
