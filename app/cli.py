@@ -10,7 +10,8 @@ import argparse
 import getpass
 import sys
 
-from app import __version__, ctl
+from app import __version__, backfill_cli, ctl
+from app.logs import quiet_logging
 from app.settings import ENGINE_PROCESSES, load_settings
 from engine.errors import CommandError, ConfigError, EngineUnreachable, OperationalError
 
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["upgrade", "current"])
     sub.add_parser("health", help="exit 0 when every process is up (container HEALTHCHECK)")
     ctl.add_parser(sub)
+    backfill_cli.add_parser(sub)
     return parser
 
 
@@ -74,6 +76,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             database.upgrade(settings)
         print(database.current_revision(settings))
         return 0
+    quiet_logging()  # the commands below print their own results and errors
+    if args.cmd == "backfill":
+        return backfill_cli.run(args, settings)
     if args.cmd == "health":
         args.verb, args.json, args.check = "health", False, True
         return ctl.run(args, settings)

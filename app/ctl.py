@@ -1,97 +1,270 @@
-"""``qsuite ctl …``: every control command from the shell, as a table or ``--json``."""
+"""``qsuite ctl …``: every control command from the shell, as a table or ``--json``.
+
+Each verb is one row of :data:`VERBS`: its arguments and how they become a command.
+The reply is printed as JSON (``--json``, for automation) or as a table.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
 from app.client import QSuiteClient
 from app.settings import ENGINE_PROCESSES, Settings
-from engine.bus.commands import HealthReport, Result
+from engine.bus.commands import (
+    Command,
+    GetHealth,
+    GetStatus,
+    HealthReport,
+    Ping,
+    RestartProcess,
+    Result,
+    SetLogLevel,
+)
+from engine.bus.commands.jobs import ListJobs, RequestBackfill, RunJob
+from engine.bus.commands.market import (
+    GetBars,
+    GetFeedStatus,
+    GetFundamentals,
+    GetIngestionLog,
+    GetQuotes,
+    ListInstruments,
+    SetScenario,
+)
+from engine.intervals import INTERVAL_SECONDS
 
 LEVELS = ["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"]
 PROCESSES = ["supervisor", *ENGINE_PROCESSES]
+SCENARIOS = [
+    "calm",
+    "volatile",
+    "trending_up",
+    "trending_down",
+    "flash_crash",
+    "illiquid",
+    "gap_open",
+]
+Arg = tuple[tuple[str, ...], dict[str, Any]]
+
+
+def utc_ns(text: str) -> int:
+    """``2024-01-31`` or ``2024-01-31T14:30[:00][+00:00]`` (UTC unless an offset is given)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date like 2024-01-31 or 2024-01-31T14:30"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1_000_000_000)
+
+
+def _arg(*names: str, **kwargs: Any) -> Arg:
+    return names, kwargs
+
+
+INTERVAL = _arg("--interval", default="1d", choices=list(INTERVAL_SECONDS), help="bar interval")
+COMMAND_ID = _arg("--command-id", default="", help="idempotency key (default: a new one)")
+
+
+@dataclass(frozen=True)
+class Verb:
+    help: str
+    build: Callable[[argparse.Namespace], tuple[Command, str | None]]
+    """The command and, for commands every process serves, which process."""
+    args: list[Arg] = field(default_factory=list)
+
+
+VERBS: dict[str, Verb] = {
+    "health": Verb(
+        "health of every process",
+        lambda a: (GetHealth(), None),
+        [_arg("--check", action="store_true", help="exit 1 unless every process is up")],
+    ),
+    "ping": Verb(
+        "is a process there", lambda a: (Ping(), a.process), [_arg("process", choices=PROCESSES)]
+    ),
+    "status": Verb(
+        "version, uptime, commands and counters of a process",
+        lambda a: (GetStatus(), a.process),
+        [_arg("process", choices=PROCESSES)],
+    ),
+    "loglevel": Verb(
+        "change a process's log level (admin)",
+        lambda a: (SetLogLevel(level=a.level, command_id=a.command_id), a.process),
+        [_arg("process", choices=PROCESSES), _arg("level", choices=LEVELS), COMMAND_ID],
+    ),
+    "restart": Verb(
+        "restart a supervised process (admin)",
+        lambda a: (RestartProcess(process=a.process, command_id=a.command_id), None),
+        [_arg("process", choices=[*ENGINE_PROCESSES, "ui"]), COMMAND_ID],
+    ),
+    "feed": Verb(
+        "feed mode (LIVE / SIMULATED / CACHED), breaker and why", lambda a: (GetFeedStatus(), None)
+    ),
+    "bars": Verb(
+        "stored bars of a symbol",
+        lambda a: (
+            GetBars(symbol=a.symbol, interval=a.interval, start=a.start, end=a.end, limit=a.limit),
+            None,
+        ),
+        [
+            _arg("symbol"),
+            INTERVAL,
+            _arg("--start", type=utc_ns, help="first bar time (UTC date or datetime)"),
+            _arg("--end", type=utc_ns, help="end of the range (exclusive)"),
+            _arg("--limit", type=int, default=50, help="at most this many (the newest)"),
+        ],
+    ),
+    "quotes": Verb(
+        "latest quotes from the price cache",
+        lambda a: (GetQuotes(symbols=a.symbols), None),
+        [_arg("symbols", nargs="*", help="symbols (default: every cached one)")],
+    ),
+    "fundamentals": Verb(
+        "stored fundamentals of a symbol",
+        lambda a: (GetFundamentals(symbol=a.symbol), None),
+        [_arg("symbol")],
+    ),
+    "instruments": Verb(
+        "the instrument master",
+        lambda a: (
+            ListInstruments(exchange=a.exchange, sector=a.sector, industry=a.industry),
+            None,
+        ),
+        [_arg("--exchange"), _arg("--sector"), _arg("--industry")],
+    ),
+    "ingestion": Verb(
+        "the ingestion log (newest first)",
+        lambda a: (GetIngestionLog(job=a.job, limit=a.limit), None),
+        [_arg("--job"), _arg("--limit", type=int, default=20)],
+    ),
+    "scenario": Verb(
+        "switch the simulated market's scenario (operator)",
+        lambda a: (SetScenario(scenario=a.scenario, command_id=a.command_id), None),
+        [_arg("scenario", choices=SCENARIOS), COMMAND_ID],
+    ),
+    "jobs": Verb(
+        "background jobs: list, or run one now (operator)",
+        lambda a: (
+            (RunJob(job=a.job, command_id=a.command_id), None)
+            if a.action == "run"
+            else (ListJobs(), None)
+        ),
+        [
+            _arg("action", choices=["list", "run"], nargs="?", default="list"),
+            _arg("job", nargs="?"),
+            COMMAND_ID,
+        ],
+    ),
+    "backfill": Verb(
+        "queue a backfill in the scheduler (operator); `qsuite backfill` runs one here",
+        lambda a: (
+            RequestBackfill(
+                symbols=a.symbols,
+                interval=a.interval,
+                start=a.start,
+                end=a.end,
+                source=a.source,
+                command_id=a.command_id,
+            ),
+            None,
+        ),
+        [
+            _arg("symbols", nargs="+"),
+            INTERVAL,
+            _arg("--start", type=utc_ns, required=True),
+            _arg("--end", type=utc_ns),
+            _arg("--source", choices=["yahoo", "replay", "synthetic"], default="yahoo"),
+            COMMAND_ID,
+        ],
+    ),
+}
 
 
 def add_parser(sub: Any) -> None:
     ctl = sub.add_parser("ctl", help="send a control command to the running engine")
     verbs = ctl.add_subparsers(dest="verb", required=True)
-
-    def verb(name: str, help: str) -> argparse.ArgumentParser:
-        p = verbs.add_parser(name, help=help)
-        p.add_argument("--json", action="store_true", help="print the reply as JSON")
-        return p
-
-    health = verb("health", "health of every process")
-    health.add_argument("--check", action="store_true", help="exit 1 unless every process is up")
-    verb("ping", "is a process there").add_argument("process", choices=PROCESSES)
-    verb("status", "version, uptime, commands and counters of a process").add_argument(
-        "process", choices=PROCESSES
-    )
-    lvl = verb("loglevel", "change a process's log level")
-    lvl.add_argument("process", choices=PROCESSES)
-    lvl.add_argument("level", choices=LEVELS)
-    lvl.add_argument("--command-id", default="", help="idempotency key (default: a new one)")
-    rst = verb("restart", "restart a supervised process")
-    rst.add_argument("process", choices=[p for p in ENGINE_PROCESSES] + ["ui"])
-    rst.add_argument("--command-id", default="", help="idempotency key (default: a new one)")
+    for name, verb in VERBS.items():
+        parser = verbs.add_parser(name, help=verb.help)
+        parser.add_argument("--json", action="store_true", help="print the reply as JSON")
+        for names, kwargs in verb.args:
+            parser.add_argument(*names, **kwargs)
 
 
-def _print_health(report: HealthReport) -> None:
-    rows = [("PROCESS", "STATE", "PID", "BEAT AGE", "RESTARTS", "VERSION", "DETAIL")]
-    for p in report.processes:
-        age = "-" if p.heartbeat_age_s is None else f"{p.heartbeat_age_s:.1f}s"
-        rows.append(
-            (
-                p.process,
-                p.state.upper(),
-                str(p.pid or "-"),
-                age,
-                str(p.restarts),
-                p.version or "-",
-                p.detail,
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
-    print(f"overall: {report.overall.upper()}")
+def _table(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        print("(none)")
+        return
+    headers = list(rows[0])
+    cells = [[_cell(row.get(h)) for h in headers] for row in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    print("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
-def _print(result: Result, as_json: bool) -> None:
-    if as_json:
-        sys.stdout.write(msgspec.json.encode(result).decode() + "\n")
-    elif isinstance(result, HealthReport):
-        _print_health(result)
-    else:
-        for key, value in msgspec.to_builtins(result).items():
-            if isinstance(value, dict):
-                print(f"{key}:")
-                for k, v in value.items():
-                    print(f"  {k} = {v}")
-            else:
-                print(f"{key}: {value}")
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def render(result: Result) -> None:
+    """A reply as a table: list fields as rows, columnar series as rows, the rest as key: value."""
+    data = msgspec.to_builtins(result)
+    data.pop("type", None)
+    if isinstance(result, HealthReport):
+        _table([{k: v for k, v in p.items() if k != "counters"} for p in data["processes"]])
+        print(f"overall: {result.overall.upper()}")
+        return
+    columns = {
+        k: v for k, v in data.items() if isinstance(v, list) and v and not isinstance(v[0], dict)
+    }
+    if "ts" in columns:  # a column-wise series (bars)
+        length = len(columns["ts"])
+        rows = [{k: v[i] for k, v in columns.items()} for i in range(length)]
+        for row in rows:
+            row["ts"] = datetime.fromtimestamp(row["ts"] / 1e9, UTC).strftime("%Y-%m-%d %H:%M")
+        print(" ".join(f"{k}: {v}" for k, v in data.items() if k not in columns))
+        _table(rows)
+        return
+    tables = {k: v for k, v in data.items() if isinstance(v, list) and v and isinstance(v[0], dict)}
+    for key, value in data.items():
+        if key in tables:
+            continue
+        if isinstance(value, dict):
+            print(f"{key}:")
+            for k, v in value.items():
+                print(f"  {k} = {_cell(v)}")
+        elif not (isinstance(value, list) and not value):
+            print(f"{key}: {_cell(value)}")
+    for rows in tables.values():
+        _table(rows)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    verb = VERBS[args.verb]
+    if args.verb == "jobs" and args.action == "run" and not args.job:
+        raise SystemExit("qsuite ctl jobs run: name the job (see `qsuite ctl jobs`)")
+    command, process = verb.build(args)
     with QSuiteClient(settings, actor=args.actor, role=args.role) as client:
-        result: Result
-        if args.verb == "health":
-            result = client.health()
-            _print(result, args.json)
-            return 0 if (not args.check or result.overall == "up") else 1
-        if args.verb == "ping":
-            result = client.ping(args.process)
-        elif args.verb == "status":
-            result = client.status(args.process)
-        elif args.verb == "loglevel":
-            result = client.set_log_level(args.process, args.level, args.command_id)
-        elif args.verb == "restart":
-            result = client.restart(args.process, args.command_id)
-        else:  # pragma: no cover - argparse rejects unknown verbs
-            raise SystemExit(2)
-        _print(result, args.json)
+        result = client.send(command, process)
+    if args.json:
+        sys.stdout.write(msgspec.json.encode(result).decode() + "\n")
+    else:
+        render(result)
+    if args.verb == "health" and args.check and isinstance(result, HealthReport):
+        return 0 if result.overall == "up" else 1
     return 0

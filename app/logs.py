@@ -48,3 +48,9 @@ def set_level(level: str) -> str:
     log_dir = _state["log_dir"]
     configure_logging(str(_state["process"]), level, log_dir if isinstance(log_dir, Path) else None)
     return previous
+
+
+def quiet_logging() -> None:
+    """For CLI commands that print their own output: only errors reach stderr."""
+    logger.remove()
+    logger.add(sys.stderr, level="ERROR", format="{level}: {message}")

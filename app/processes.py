@@ -50,11 +50,9 @@ class SlotService:
 
 
 SLOT_PURPOSES = {
-    "feed": "market data feed (sources, normalizer, price cache)",
     "analysis": "indicators and signals",
     "execution": "orders, algorithms and the risk gate",
     "venue": "simulated venue (matching engine)",
-    "scheduler": "background sync jobs",
 }
 
 
@@ -62,4 +60,12 @@ def build_service(name: str, settings: Settings) -> object:
     """The service of engine process ``name``."""
     if name == "bus":
         return BusService(settings)
+    if name == "feed":  # imported here: pandas, yfinance and SQLAlchemy only where needed
+        from app.market import build_feed
+
+        return build_feed(settings)
+    if name == "scheduler":
+        from app.market import build_scheduler
+
+        return build_scheduler(settings)
     return SlotService(name, SLOT_PURPOSES[name])

@@ -20,6 +20,7 @@ from typing import Protocol
 
 import pandas as pd
 
+from engine.bus.events import Origin
 from engine.errors import QSuiteError, TransientError
 from feeds.schema import Fundamentals, Quote
 
@@ -54,7 +55,7 @@ class SourceDataError(QSuiteError):
 class MarketSource(Protocol):
     """A source of bars (and, where it has them, quotes and fundamentals)."""
 
-    name: str
+    name: Origin
     """``yahoo``, ``replay`` or ``synthetic`` (the ``origin`` of what it produces)."""
 
     def history(self, symbol: str, interval: str, start_ns: int, end_ns: int) -> pd.DataFrame:

@@ -30,6 +30,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -73,6 +75,9 @@ class Sandbox:
             "processes": {
                 name: {"control": ipc(name), "metrics_port": 0} for name in ENGINE_PROCESSES
             },
+            # offline and deterministic unless a test asks for a live source
+            "feed": {"source": "synthetic", "watchlist": ["AAA", "BBB.L"], "tick_interval_s": 0.5},
+            "sync": {"backfill_on_start": False},
         }
         for section, body in (extra or {}).items():
             tree.setdefault(section, {}).update(body)

@@ -18,6 +18,14 @@ key wins.
 PostgreSQL (psycopg 3) loads through ``COPY`` into a temporary staging table and one
 ``INSERT … SELECT … ON CONFLICT DO UPDATE``; other backends (SQLite) use an
 ``INSERT … ON CONFLICT DO UPDATE`` executed for many rows at once, in batches.
+
+On PostgreSQL, a large load (:data:`PLAIN_INSERT_MIN_ROWS` rows or more) whose symbols
+and intervals have no stored bar within its time span yet (a first backfill, or one
+that extends the history) skips ``ON CONFLICT``, whose speculative insertion costs
+about twice a plain insert: every staged row is new, so a plain ``INSERT … SELECT`` has
+the same effect. It runs under a savepoint; if a concurrent writer stored one of the
+keys in the meantime, the unique violation rolls back to the savepoint and the load
+takes the ``ON CONFLICT`` path after all.
 """
 
 from __future__ import annotations
@@ -25,9 +33,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, Table, column, func, or_, select, table
+from sqlalchemy import Connection, Engine, Table, column, func, or_, select, table, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.persistence.models import Bar
@@ -46,6 +56,9 @@ BAR_COLUMNS: tuple[str, ...] = (
 )
 KEY_COLUMNS: tuple[str, ...] = BAR_COLUMNS[:3]
 BATCH_SIZE = 10_000
+#: Staged loads at least this large try the plain-INSERT path (see the module docstring);
+#: below it the extra range check costs more than ON CONFLICT does.
+PLAIN_INSERT_MIN_ROWS = 5_000
 
 _BARS: Table = Bar.__table__  # type: ignore[assignment]
 _VALUE_COLUMNS = BAR_COLUMNS[3:]
@@ -54,6 +67,9 @@ _DialectInsert = postgresql.Insert | sqlite.Insert
 # SQLAlchemy reads an INSERT's rowcount only when asked to keep it.
 _ROWCOUNT = {"preserve_rowcount": True}
 _COPY_TYPES = ["text", "text", "int8", *["float8"] * 5, "text", "int2"]
+_KEY = itemgetter(0, 1, 2)
+_SYMBOL, _INTERVAL, _TS = itemgetter(0), itemgetter(1), itemgetter(2)
+_UNIQUE_VIOLATION = "23505"
 
 
 class BarRow(NamedTuple):
@@ -154,16 +170,15 @@ def _as_tuples(rows: Iterable[Sequence[Any]] | Any) -> list[tuple[Any, ...]]:
     if pandas is not None and isinstance(rows, pandas.DataFrame):
         rows = _frame_rows(rows, pandas)
     width = len(BAR_COLUMNS)
-    unique: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-    for index, row in enumerate(rows):
-        values = tuple(row)
-        if len(values) != width:
-            raise ValueError(
-                f"bar row {index} has {len(values)} values; expected {width}: "
-                f"{', '.join(BAR_COLUMNS)}"
-            )
-        unique[values[:3]] = values
-    return list(unique.values())
+    # C-level passes (map, set, dict(zip)): this runs over every row of every load.
+    data = list(map(tuple, rows))
+    if set(map(len, data)) - {width}:
+        index, values = next((i, v) for i, v in enumerate(data) if len(v) != width)
+        raise ValueError(
+            f"bar row {index} has {len(values)} values; expected {width}: {', '.join(BAR_COLUMNS)}"
+        )
+    unique = dict(zip(map(_KEY, data), data, strict=True))
+    return data if len(unique) == len(data) else list(unique.values())
 
 
 def _frame_rows(frame: Any, pandas: Any) -> Iterator[tuple[Any, ...]]:
@@ -225,10 +240,37 @@ def _copy_upsert(conn: Connection, data: list[tuple[Any, ...]]) -> int:
         for row in data:
             copy.write_row(row)
     stage = table(_STAGE, *(column(name) for name in BAR_COLUMNS))
-    statement = _upsert_statement(
-        postgresql.insert(_BARS).from_select(list(BAR_COLUMNS), select(stage))
+    insert = postgresql.insert(_BARS).from_select(list(BAR_COLUMNS), select(stage))
+    if len(data) >= PLAIN_INSERT_MIN_ROWS and not _overlaps_store(conn, data):
+        try:
+            with conn.begin_nested():
+                return conn.execute(insert, execution_options=_ROWCOUNT).rowcount
+        except sa_exc.IntegrityError as exc:
+            if getattr(exc.orig, "sqlstate", None) != _UNIQUE_VIOLATION:
+                raise
+            # another writer stored some of these keys since the check: upsert after all
+    return conn.execute(_upsert_statement(insert), execution_options=_ROWCOUNT).rowcount
+
+
+def _overlaps_store(conn: Connection, data: list[tuple[Any, ...]]) -> bool:
+    """Whether a stored bar of one of the symbols and intervals of ``data`` lies within the
+    time span of ``data``: one primary-key range probe per (symbol, interval). Cheap and
+    conservative: true means "maybe", false means that none of the keys is stored."""
+    # LATERAL … LIMIT 1 keeps the planner from turning the probes into a scan of bars.
+    query = text(
+        f"SELECT EXISTS (SELECT 1 FROM unnest(CAST(:symbols AS text[])) AS s(symbol) "
+        f"CROSS JOIN unnest(CAST(:intervals AS text[])) AS i(interval) "
+        f"CROSS JOIN LATERAL (SELECT 1 FROM {_BARS.name} AS b WHERE b.symbol = s.symbol "
+        f"AND b.interval = i.interval AND b.ts BETWEEN CAST(:lo AS bigint) "
+        f"AND CAST(:hi AS bigint) LIMIT 1) AS hit)"
     )
-    return conn.execute(statement, execution_options=_ROWCOUNT).rowcount
+    params = {
+        "symbols": list(set(map(_SYMBOL, data))),
+        "intervals": list(set(map(_INTERVAL, data))),
+        "lo": min(map(_TS, data)),
+        "hi": max(map(_TS, data)),
+    }
+    return bool(conn.execute(query, params).scalar_one())
 
 
 # -- connections ---------------------------------------------------------------------

@@ -19,7 +19,7 @@ class JobInfo(msgspec.Struct, frozen=True, kw_only=True):
     next_run: int | None
     """UTC ns; None when paused."""
     last_run: int | None
-    last_status: Literal["ok", "partial", "failed", "empty", "running", "never"]
+    last_status: Literal["ok", "partial", "failed", "skipped", "running", "never"]
     last_error: str | None = None
 
 

@@ -93,6 +93,8 @@ class BarFlag(enum.IntFlag):
     """Prices adjusted for splits and dividends."""
     GAP_FILLED = 4
     """Synthesized by the normalizer to fill a gap (carried forward, zero volume)."""
+    CORPORATE_ACTION = 8
+    """A split or cash dividend took effect on this bar (prices may jump for that reason)."""
 
 
 class Bar(Base):
