@@ -14,8 +14,8 @@ their requests take turns:
   after it ended;
 - **backing off**: after :class:`~feeds.source.RateLimited` the next request waits a
   random delay in ``[0, min(backoff_max_s, backoff_base_s * 2**(strikes-1))]`` ("full
-  jitter"), and never less than the source's ``Retry-After``; ``strikes`` counts 429s in
-  a row and resets on the first answer that is not a 429.
+  jitter"), and never less than the source's ``Retry-After`` (up to ``backoff_max_s``);
+  ``strikes`` counts 429s in a row and resets on the first answer that is not a 429.
 
 The "not before" time and the strike count live in ``<state_dir>/<name>.gate.json``,
 read and written under the lock, so every process sees the same backoff. A caller whose
@@ -41,6 +41,7 @@ import contextlib
 import email.utils
 import fcntl
 import itertools
+import math
 import os
 import random
 import threading
@@ -198,6 +199,8 @@ class RequestGate:
 
     def _backoff_s(self, strikes: int, retry_after_s: float) -> float:
         cap = min(self.backoff_max_s, self.backoff_base_s * 2 ** (strikes - 1))
+        # Retry-After is honoured up to backoff_max_s: a silly header must not stop us for days.
+        retry_after_s = min(retry_after_s, self.backoff_max_s)
         return max(self._rng.uniform(0.0, cap), retry_after_s, self.min_interval_s)
 
     def _finish(self, state: GateState, strikes: int, delay_s: float, outcome: str) -> None:
@@ -354,7 +357,8 @@ def retry_after_s(headers: Any, now_ns: int) -> float:
     if not value:
         return 0.0
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
+        return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
     except ValueError:
         pass
     try:

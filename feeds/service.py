@@ -108,7 +108,10 @@ class FeedService:
     def health(self) -> tuple[HealthStatus, str]:
         if self.source is None or self.mode == "live":
             return "up", self.reason if self.source is None else ""
-        return "degraded", f"{self.mode.upper()}: {self.reason}"
+        return (
+            "degraded",
+            f"{self.mode.upper()}: {self.reason} ({self.breaker.name} breaker {self.breaker.state})",
+        )
 
     def stop(self) -> None:
         self.cache.close()

@@ -19,7 +19,8 @@ check before sending is what reports it (:mod:`engine.bus.pirate`).
 Serving one command; every step may end it with an error reply whose code comes from
 :class:`engine.errors.ErrorCode`:
 
-1. decode → ``bad_request`` (``unknown_command`` for an unknown tag), with the
+1. decode → ``bad_request`` (``unknown_command`` for an unknown tag, ``invalid`` for a
+   known command whose fields have the wrong type or are out of range), with the
    ``command_id`` echoed best-effort from the raw map;
 2. empty ``command_id`` → ``invalid``;
 3. no handler in this process → ``unknown_command``, naming what it serves;
@@ -331,6 +332,8 @@ class ControlServer:
         if isinstance(tag, str) and tag not in _KNOWN_TAGS:
             code, kind = ErrorCode.UNKNOWN_COMMAND, "unknown_type"
             message = f"unknown command type {tag[:80]!r}; {self._serves()}"
+        elif isinstance(tag, str):  # a known command whose fields are wrong or out of range
+            code, kind, message = ErrorCode.INVALID, "invalid_fields", f"invalid {tag}: {reason}"
         else:
             code, kind, message = ErrorCode.BAD_REQUEST, "undecodable", f"not a command: {reason}"
         self._count_rejected(kind)

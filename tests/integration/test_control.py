@@ -114,8 +114,8 @@ def test_command_when_no_handler_then_unknown_command(ctx: Any) -> None:
     ("fields", "code"),
     [
         ({"type": "Launch.v1"}, ErrorCode.UNKNOWN_COMMAND),
-        ({"type": "Ping.v1", "role": 3}, ErrorCode.BAD_REQUEST),
-        ({"type": "SetLogLevel.v1", "role": "admin"}, ErrorCode.BAD_REQUEST),
+        ({"type": "Ping.v1", "role": 3}, ErrorCode.INVALID),
+        ({"type": "SetLogLevel.v1", "role": "admin"}, ErrorCode.INVALID),
     ],
     ids=["unknown-tag", "wrong-field-type", "missing-field"],
 )

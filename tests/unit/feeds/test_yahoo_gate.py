@@ -158,6 +158,10 @@ def test_call_when_retry_after_longer_than_jitter_then_retry_after_wins(rig: Rig
     assert rig.gate.state().not_before_ns == rig.clock.time_ns() + 30 * NS
 
 
+def test_call_when_retry_after_absurd_then_capped_at_backoff_max(rig: Rig) -> None:
+    assert rig.too_many(retry_after=86_400.0).retry_after_s == 100.0
+
+
 def test_call_when_jitter_below_spacing_then_spacing_still_holds(tmp_path: Path) -> None:
     rig = Rig(tmp_path, backoff_base_s=0.1)
 
@@ -325,6 +329,7 @@ def test_gate_when_settings_inconsistent_then_value_error(tmp_path: Path) -> Non
         ),
         ({"Retry-After": "soon"}, 0.0),
         ({"Retry-After": "-3"}, 0.0),
+        ({"Retry-After": "inf"}, 0.0),
         ({}, 0.0),
         (None, 0.0),
     ],
