@@ -61,7 +61,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_process(
             name,
             settings,
-            build_service(name, settings),  # type: ignore[arg-type]
+            lambda: build_service(name, settings),  # type: ignore[arg-type,return-value]
             control_endpoint=proc.control,
             metrics_port=proc.metrics_port,
         )

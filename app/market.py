@@ -6,6 +6,7 @@ of the bus and the other engine processes.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from app import database
@@ -26,9 +27,12 @@ from feeds.synthetic import SyntheticMarket
 from feeds.yahoo import YahooSettings, YahooSource
 
 
-def market_sources(settings: Settings) -> tuple[MarketSource | None, SyntheticMarket]:
+def market_sources(
+    settings: Settings, stopping: threading.Event | None = None
+) -> tuple[MarketSource | None, SyntheticMarket]:
     """The configured live source (None when the synthetic market is the source) and the
-    synthetic market (the fallback, or the source itself)."""
+    synthetic market (the fallback, or the source itself). A replay paces itself by
+    waiting on ``stopping``, so setting it ends the replay at once."""
     feed, data = settings.feed, settings.data_path
     market = SyntheticMarket(
         {},
@@ -48,7 +52,8 @@ def market_sources(settings: Settings) -> tuple[MarketSource | None, SyntheticMa
             ),
         )
     elif feed.source == "replay":
-        source = ReplaySource(Path(feed.replay_file), interval=feed.interval)
+        wait = (stopping or threading.Event()).wait
+        source = ReplaySource(Path(feed.replay_file), interval=feed.interval, sleep=wait)
     return source, market
 
 
@@ -69,7 +74,8 @@ def build_feed(settings: Settings) -> FeedService:
     feed = settings.feed
     ingestor = market_ingestor(settings, "feed")
     assert ingestor.cache is not None
-    source, market = market_sources(settings)
+    stopping = threading.Event()
+    source, market = market_sources(settings, stopping)
     breaker = CircuitBreaker(
         source.name if source is not None else "synthetic",
         failure_threshold=feed.breaker_failure_threshold,
@@ -84,6 +90,7 @@ def build_feed(settings: Settings) -> FeedService:
         market=market,
         source=source,
         breaker=breaker,
+        stopping=stopping,
     )
 
 

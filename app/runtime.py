@@ -297,18 +297,18 @@ class ProcessRuntime:
 def run_process(
     process: str,
     settings: Settings,
-    service: Service,
+    build: Callable[[], Service],
     *,
     control_endpoint: str,
     metrics_port: int | None,
 ) -> int:
-    """Entry point used by the CLI for one engine process."""
+    """Entry point used by the CLI for one engine process; ``build`` makes its service."""
     configure_logging(process, settings.log.level, settings.log_path)
     parent = os.environ.get("QSUITE_SUPERVISOR_PID")
     runtime = ProcessRuntime(
         process,
         settings,
-        service,
+        build(),  # after logging is set up: building may already log
         control_endpoint=control_endpoint,
         metrics_port=metrics_port,
         parent_pid=int(parent) if parent else None,

@@ -75,7 +75,7 @@ class ReplaySource:
         tz: str = "UTC",
         adjust: Literal["flag", "adjust"] = "flag",
         clock: Clock | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] = time.sleep,
         stats: StatsRegistry = STATS,
     ) -> None:
         interval_ns(interval)  # refuse unknown intervals up front

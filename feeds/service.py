@@ -17,8 +17,10 @@ succeeds, the feed goes back to ``live`` by itself. A feed configured with
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 from typing import cast
 
 import pandas as pd
@@ -33,7 +35,7 @@ from engine.bus.commands.market import (
     ScenarioSet,
     SetScenario,
 )
-from engine.bus.events import BreakerState, FeedMode, FeedStateChanged, QuoteUpdated
+from engine.bus.events import BreakerState, FeedMode, FeedStateChanged, Origin, QuoteUpdated
 from engine.intervals import interval_ns
 from engine.persistence.bars import BAR_COLUMNS, latest_ts
 from engine.service import HealthStatus, ServiceContext
@@ -42,12 +44,15 @@ from feeds.cache import PriceCache
 from feeds.ingest import Ingestor
 from feeds.normalizer import QuoteRejected, normalize_quote
 from feeds.queries import MarketQueries
+from feeds.replay import ReplaySource
 from feeds.schema import Quote
 from feeds.source import MarketSource
 from feeds.synthetic import SyntheticMarket
 
 #: How many bar intervals of history a live poll asks for (catches up short outages).
 POLL_LOOKBACK_BARS = 5
+#: Bars handed to the loop at once when a replay runs at full speed.
+REPLAY_BATCH = 2000
 #: How much synthetic history a symbol gets when the simulated market starts without it.
 SIMULATED_HISTORY_NS = 86_400 * 1_000_000_000
 
@@ -71,6 +76,7 @@ class FeedService:
         market: SyntheticMarket,
         source: MarketSource | None,
         breaker: CircuitBreaker,
+        stopping: threading.Event | None = None,
     ) -> None:
         self.settings = settings
         self.ingestor = ingestor
@@ -82,10 +88,13 @@ class FeedService:
         self.mode: FeedMode = (
             "simulated" if source is None or settings.fallback == "synthetic" else "cached"
         )
+        if isinstance(source, ReplaySource):
+            self.mode = "delayed"  # set with its reason when the replay starts
         self.reason = (
             "synthetic market (configured)" if source is None else "waiting for the first answer"
         )
         self._ctx: ServiceContext | None = None
+        self.stopping = stopping or threading.Event()
         self._polling = False
         self._last_live_at: int | None = None
         self._log = logger.bind(component="feed")
@@ -100,7 +109,9 @@ class FeedService:
         if self.mode == "simulated":
             self._enter_simulated(self.reason)
         ctx.call_every(self.settings.tick_interval_s, self._tick, "feed-tick")
-        if self.source is not None:
+        if isinstance(self.source, ReplaySource):
+            self._start_replay(self.source)
+        elif self.source is not None:
             ctx.call_every(self.settings.poll_interval_s, self._poll, "feed-poll")
             self._poll()
         self._publish_state()
@@ -108,12 +119,13 @@ class FeedService:
     def health(self) -> tuple[HealthStatus, str]:
         if self.source is None or self.mode == "live":
             return "up", self.reason if self.source is None else ""
-        return (
-            "degraded",
-            f"{self.mode.upper()}: {self.reason} ({self.breaker.name} breaker {self.breaker.state})",
-        )
+        if isinstance(self.source, ReplaySource):
+            return "up", self.reason
+        breaker = f"{self.breaker.name} breaker {self.breaker.state}"
+        return "degraded", f"{self.mode.upper()}: {self.reason} ({breaker})"
 
     def stop(self) -> None:
+        self.stopping.set()  # a replay worker stops between bars (its sleeps wait on this)
         self.cache.close()
         self.ingestor.log.close()
 
@@ -193,6 +205,57 @@ class FeedService:
         if self._ctx is not None:  # may fire from a worker thread: publish on the loop
             self._ctx.call_soon_threadsafe(self._publish_state)
 
+    # --- replay ------------------------------------------------------------------------
+    def _start_replay(self, source: ReplaySource) -> None:
+        """Stream the file through the ingest path at ``feed.replay_speed`` (0: at once)."""
+        assert self._ctx is not None
+        speed = self.settings.replay_speed or None
+        pace = f"{speed:g}x" if speed else "full speed"
+        self._set_mode("delayed", f"replaying {source.path.name} at {pace}")
+        self._ctx.run_in_worker(lambda: self._replay(source, speed), self._replayed)
+
+    def _replay(self, source: ReplaySource, speed: float | None) -> int:
+        """In a worker thread: hand bars to the loop as they fall due (in batches when
+        there is no pacing)."""
+        assert self._ctx is not None
+        batch: list[tuple[object, ...]] = []
+        sent = 0
+        for bar in source.replay(speed):
+            if self.stopping.is_set():
+                break
+            batch.append(tuple(bar))
+            if speed is not None or len(batch) >= REPLAY_BATCH:
+                rows, batch = batch, []
+                self._ctx.call_soon_threadsafe(partial(self._ingest_rows, rows, source.name))
+                sent += len(rows)
+        if batch:
+            self._ctx.call_soon_threadsafe(partial(self._ingest_rows, batch, source.name))
+            sent += len(batch)
+        return sent
+
+    def _replayed(self, future: Future[int]) -> None:
+        exc = future.exception()
+        if exc is not None:
+            self._log.opt(exception=exc).error("Cannot replay {}", self.reason)
+            self._set_mode("cached", f"replay failed: {exc}")
+            return
+        self._set_mode("cached", f"replay finished ({future.result()} bars); serving cached data")
+
+    def _ingest_rows(
+        self, rows: list[tuple[object, ...]], origin: Origin, *, simulated: bool = False
+    ) -> None:
+        assert self._ctx is not None
+        frame = pd.DataFrame(rows, columns=list(BAR_COLUMNS))
+        for (symbol, interval), raw in frame.groupby(["symbol", "interval"], sort=False):
+            self.ingestor.ingest(
+                raw,
+                symbol=str(symbol),
+                interval=str(interval),
+                origin=origin,
+                simulated=simulated,
+                publish=self._ctx.publish,
+            )
+
     # --- fallback ----------------------------------------------------------------------
     def _degrade(self, reason: str) -> None:
         if self.settings.fallback == "synthetic":
@@ -265,16 +328,7 @@ class FeedService:
         )
         rows = self.market.next_bars(now)
         if rows:
-            frame = pd.DataFrame(rows, columns=list(BAR_COLUMNS))
-            for symbol, raw in frame.groupby("symbol", sort=False):
-                self.ingestor.ingest(
-                    raw,
-                    symbol=str(symbol),
-                    interval=self.settings.interval,
-                    origin="synthetic",
-                    simulated=True,
-                    publish=self._ctx.publish,
-                )
+            self._ingest_rows([tuple(r) for r in rows], "synthetic", simulated=True)
 
     # --- helpers ------------------------------------------------------------------------
     def _quotes(self, quotes: list[Quote], mode: FeedMode) -> None:

@@ -19,6 +19,7 @@ from engine.bus.events import QuoteUpdated
 from engine.bus.subscriber import Subscriber
 from engine.persistence.bars import count_bars
 from feeds.cache import PriceCache
+from feeds.replay import ReplaySource
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -201,3 +202,53 @@ def test_backfill_cli_when_csv_run_three_times_then_no_duplicates(sandbox: Sandb
         timeout=60,
     )
     assert wrong.returncode != 0 and "does not exist" in wrong.stderr
+
+
+def test_feed_when_replaying_a_file_then_bars_reach_the_bus_and_the_store(tmp_path: Path) -> None:
+    box = Sandbox(
+        tmp_path / "qsuite",
+        extra={
+            "feed": {
+                "source": "replay",
+                "replay_file": str(FIXTURES / "replay" / "multi_1m.csv"),
+                "replay_speed": 30.0,  # a recorded minute every two seconds
+                "watchlist": ["AAA", "BBB"],
+            }
+        },
+    )
+    try:
+        ctx = zmq.Context()
+        sub = Subscriber(ctx, box.settings.bus.xpub, [topics.BARS], hwm=1000)
+        try:
+            with running(box, "run", "--headless"), QSuiteClient(box.settings) as client:
+                status = wait_until(lambda: client.send(GetFeedStatus()), 60, "feed up")
+                assert status.mode in ("delayed", "cached")
+                seen = []
+                deadline = time.monotonic() + 40
+                while time.monotonic() < deadline and len(seen) < 3:
+                    message = sub.recv(timeout_ms=500)
+                    if message is not None:
+                        seen.append(message[1])
+                assert len(seen) >= 3 and all(
+                    b.origin == "replay" and not b.simulated for b in seen
+                )
+                assert [b.ts for b in seen if b.symbol == "AAA"] == sorted(
+                    b.ts for b in seen if b.symbol == "AAA"
+                )
+                done = wait_until(
+                    lambda: (s := client.send(GetFeedStatus())).mode == "cached" and s,
+                    60,
+                    "replay finished",
+                )
+                assert "replay finished" in done.reason
+                bars = _ctl(box, "bars", "AAA", "--interval", "1m", "--limit", "100")
+                expected = ReplaySource(FIXTURES / "replay" / "multi_1m.csv", interval="1m")
+                assert (
+                    bars["ts"] == expected.results["AAA"].bars["ts"].tolist()
+                )  # garbage rows dropped
+                assert set(bars["source"]) == {"replay"}
+        finally:
+            sub.close()
+            ctx.term()
+    finally:
+        box.cleanup()
