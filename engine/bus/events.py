@@ -186,6 +186,44 @@ class GapDetected(Event, frozen=True, kw_only=True, tag="GapDetected.v1"):
     missing: int
 
 
+# --- technical analysis (ind.*, sig.*) ---------------------------------------------------
+
+
+class IndicatorUpdated(Event, frozen=True, kw_only=True, tag="IndicatorUpdated.v1"):
+    """New values of one indicator instance for a bar
+    (``ind.<indicator>.<symbol>.<interval>``); NaN while the indicator warms up."""
+
+    symbol: str
+    interval: str
+    ts: int
+    """Open time of the bar the values belong to (UTC ns)."""
+    indicator: str
+    """The instance key, e.g. ``rsi_14`` or ``macd_12_26_9``."""
+    values: dict[str, float]
+    """Output name → value, e.g. ``{"macd": …, "signal": …, "hist": …}``."""
+    forming: bool = False
+    """True for a preview on a bar that has not closed (nothing was committed)."""
+
+
+class SignalRaised(Event, frozen=True, kw_only=True, tag="SignalRaised.v1"):
+    """A signal rule fired on a closed bar (``sig.<rule>.<symbol>``); at most one per
+    rule, kind and bar, also across replays and restarts."""
+
+    symbol: str
+    interval: str
+    ts: int
+    """Open time of the bar that made the rule fire (UTC ns)."""
+    rule: str
+    """``rsi_cross``, ``macd_cross``, ``macd_divergence``, ``bollinger_breakout``,
+    ``ma_cross``, or a plugin's name."""
+    kind: str
+    """What happened, e.g. ``oversold_entry``, ``bullish_cross``, ``golden_cross``."""
+    indicator: str
+    strength: float
+    """0 … 1: how strong the move was, by the rule's documented measure."""
+    details: dict[str, float | str] = {}
+
+
 #: Every event type, in one place; the decoder accepts exactly these.
 EVENT_TYPES: tuple[type[Event], ...] = (
     Heartbeat,
@@ -198,6 +236,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     FeedStateChanged,
     BackfillCompleted,
     GapDetected,
+    IndicatorUpdated,
+    SignalRaised,
 )
 
 AnyEvent = Union[EVENT_TYPES]  # type: ignore[valid-type]  # noqa: UP007

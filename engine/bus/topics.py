@@ -108,10 +108,21 @@ def gap(symbol: str) -> str:
     return build("md", "gap", symbol_key(symbol))
 
 
+def indicator(name: str, symbol: str, interval: str) -> str:
+    return build("ind", name, symbol_key(symbol), interval)
+
+
+def signal(rule: str, symbol: str) -> str:
+    return build("sig", rule, symbol_key(symbol))
+
+
 HEARTBEATS = "sys.heartbeat"
 BARS = "md.bar"
 QUOTES = "md.quote"
 TRADES = "md.trade"
 MARKET_DATA = "md"
+BACKFILLS = "md.backfill"
+INDICATORS = "ind"
+SIGNALS = "sig"
 PROBES = "sys.probe"
 SYSTEM = "sys"
