@@ -52,7 +52,7 @@ from feeds.synthetic import SyntheticMarket
 #: How many bar intervals of history a live poll asks for (catches up short outages).
 POLL_LOOKBACK_BARS = 5
 #: Bars handed to the loop at once when a replay runs at full speed.
-REPLAY_BATCH = 2000
+REPLAY_BATCH = 20_000
 #: How much synthetic history a symbol gets when the simulated market starts without it.
 SIMULATED_HISTORY_NS = 86_400 * 1_000_000_000
 
