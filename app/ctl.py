@@ -226,7 +226,20 @@ def render(result: Result) -> None:
     data = msgspec.to_builtins(result)
     data.pop("type", None)
     if isinstance(result, HealthReport):
-        _table([{k: v for k, v in p.items() if k != "counters"} for p in data["processes"]])
+        _table(
+            [
+                {
+                    "process": p.process,
+                    "state": p.state.upper(),
+                    "pid": p.pid or None,
+                    "beat age": None if p.heartbeat_age_s is None else f"{p.heartbeat_age_s:.1f}s",
+                    "restarts": p.restarts,
+                    "version": p.version or None,
+                    "detail": p.detail,
+                }
+                for p in result.processes
+            ]
+        )
         print(f"overall: {result.overall.upper()}")
         return
     columns = {

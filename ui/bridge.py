@@ -10,6 +10,7 @@ import os
 import time
 
 import zmq
+import zmq.asyncio
 from loguru import logger
 
 from app import __version__
@@ -19,7 +20,9 @@ from engine.bus import topics
 from engine.bus.commands import HealthReport
 from engine.bus.events import Heartbeat
 from engine.bus.publisher import Publisher
+from engine.bus.subscriber import AsyncSubscriber
 from engine.errors import CommandError, EngineUnreachable
+from ui.state import MarketView
 
 
 class Bridge:
@@ -30,6 +33,29 @@ class Bridge:
         self._publisher = Publisher(self._zmq, settings.bus.xsub, "ui", hwm=settings.bus.hwm)
         self._started_at = time.time_ns()
         self.last_error = ""
+        self.market = MarketView()
+        self._async_zmq = zmq.asyncio.Context()
+        self._stopping = False
+        self._subscriber: AsyncSubscriber | None = None
+
+    async def listen(self) -> None:
+        """The console's one bus subscription: quotes and feed state into the view state.
+        Runs for the life of the process (started at app start-up)."""
+        self._subscriber = subscriber = AsyncSubscriber(
+            self._async_zmq,
+            self.settings.bus.xpub,
+            [topics.QUOTES, topics.FEED_STATES],
+            hwm=self.settings.bus.hwm,
+        )
+        try:
+            while not self._stopping:
+                message = await subscriber.recv(timeout_ms=500)
+                if message is not None:
+                    self.market.apply(message[1])
+        except zmq.ZMQError:  # closed by close() at shutdown
+            pass
+        finally:
+            subscriber.close()
 
     def beat(self) -> None:
         self._publisher.publish(
@@ -58,6 +84,10 @@ class Bridge:
 
     def close(self) -> None:
         logger.info("Console bridge closing")
+        self._stopping = True
+        if self._subscriber is not None:
+            self._subscriber.close()
         self.client.close()
         self._publisher.close()
         self._zmq.term()
+        self._async_zmq.term()

@@ -6,18 +6,25 @@ import os
 import secrets
 
 from loguru import logger
-from nicegui import app, ui
+from nicegui import app, background_tasks, ui
 
 from app.logs import configure_logging
 from app.settings import Settings
 from ui.bridge import Bridge
-from ui.pages import health
+from ui.pages import health, market
+
+
+def frame() -> None:
+    """The shared layout: title and navigation."""
+    with ui.header().classes("items-center gap-6"):
+        ui.label("QSuite").classes("text-h6")
+        ui.link("Health", "/").classes("text-white")
+        ui.link("Market", "/market").classes("text-white")
 
 
 def console(bridge: health.HealthSource) -> None:
-    """The console's page; the in-process UI tests render it against a fake bridge."""
-    with ui.header().classes("items-center"):
-        ui.label("QSuite").classes("text-h6")
+    """The health page; the in-process UI tests render it against a fake bridge."""
+    frame()
     health.build(bridge)
 
 
@@ -47,9 +54,15 @@ def run_ui(settings: Settings, *, native: bool) -> int:
     def index() -> None:
         console(bridge)
 
+    @ui.page("/market")
+    def market_page() -> None:
+        frame()
+        market.build(bridge.market)
+
     app.on_startup(
         lambda: logger.info("Console on http://{}:{}", settings.ui.host, settings.ui.port)
     )
+    app.on_startup(lambda: background_tasks.create(bridge.listen(), name="bus-listener"))
     app.on_shutdown(bridge.close)
     app.timer(settings.supervisor.heartbeat_interval_s, bridge.beat)
     app.timer(0.5, _watch_parent)
