@@ -25,7 +25,6 @@ from sqlalchemy import exc as sa_exc
 from engine.bus.commands.market import (
     BarSeries,
     FundamentalsResult,
-    FundamentalsRow,
     GetBars,
     GetFundamentals,
     GetIngestionLog,
@@ -143,7 +142,7 @@ class MarketQueries:
                 f"fundamentals` or wait for the daily refresh",
             )
         return FundamentalsResult(
-            fundamentals=FundamentalsRow(**msgspec.structs.asdict(found)),
+            fundamentals=found,
         )
 
     def instruments(self, cmd: ListInstruments) -> InstrumentList:
@@ -193,21 +192,8 @@ class MarketQueries:
 
 
 def _quote_row(entry: CachedQuote, now_ns: int) -> QuoteRow:
-    q = entry.quote
-    return QuoteRow(
-        symbol=q.symbol,
-        ts=q.ts,
-        bid=q.bid,
-        ask=q.ask,
-        bid_size=q.bid_size,
-        ask_size=q.ask_size,
-        last=q.last,
-        volume=q.volume,
-        origin=q.origin,
-        simulated=q.simulated,
-        mode=entry.mode,
-        age_s=entry.age_s(now_ns),
-    )
+    quote = msgspec.structs.asdict(entry.quote)
+    return QuoteRow(**quote, mode=entry.mode, age_s=entry.age_s(now_ns))
 
 
 def _exchange_code(code: str) -> str:

@@ -45,7 +45,7 @@ from feeds.ingest import Ingestor
 from feeds.normalizer import QuoteRejected, normalize_quote
 from feeds.queries import MarketQueries
 from feeds.replay import ReplaySource
-from feeds.schema import Quote
+from feeds.schema import Quote, quote_event, quote_of
 from feeds.source import MarketSource
 from feeds.synthetic import SyntheticMarket
 
@@ -308,24 +308,7 @@ class FeedService:
             self._ctx.publish(topic, event)
             if isinstance(event, QuoteUpdated):
                 quotes.append(event)
-        self.cache.put_quotes(
-            [
-                Quote(
-                    symbol=q.symbol,
-                    ts=q.ts_event,
-                    bid=q.bid,
-                    ask=q.ask,
-                    bid_size=q.bid_size,
-                    ask_size=q.ask_size,
-                    last=q.last,
-                    volume=q.volume,
-                    origin=q.origin,
-                    simulated=True,
-                )
-                for q in quotes
-            ],
-            mode="simulated",
-        )
+        self.cache.put_quotes([quote_of(q) for q in quotes], mode="simulated")
         rows = self.market.next_bars(now)
         if rows:
             self._ingest_rows([tuple(r) for r in rows], "synthetic", simulated=True)
@@ -339,21 +322,7 @@ class FeedService:
             if isinstance(checked, QuoteRejected):
                 continue
             good.append(checked)
-            self._ctx.publish(
-                topics.quote(checked.symbol),
-                QuoteUpdated(
-                    ts_event=checked.ts,
-                    symbol=checked.symbol,
-                    bid=checked.bid,
-                    ask=checked.ask,
-                    bid_size=checked.bid_size,
-                    ask_size=checked.ask_size,
-                    last=checked.last,
-                    volume=checked.volume,
-                    origin=checked.origin,
-                    simulated=checked.simulated,
-                ),
-            )
+            self._ctx.publish(topics.quote(checked.symbol), quote_event(checked))
         self.cache.put_quotes(good, mode=mode)
 
     def _set_mode(self, mode: FeedMode, reason: str) -> None:

@@ -38,30 +38,25 @@ class BarSeries(Result, frozen=True, kw_only=True, tag="BarSeries.v1"):
     source: list[str]
 
 
-class QuoteRow(msgspec.Struct, frozen=True, kw_only=True):
+class Quote(msgspec.Struct, frozen=True, kw_only=True):
+    """Latest top of book and last trade of one symbol, normalized."""
+
     symbol: str
     ts: int
+    """When the source says the quote was valid, UTC ns."""
     bid: float
     ask: float
-    bid_size: float
-    ask_size: float
+    bid_size: float = 0.0
+    ask_size: float = 0.0
     last: float
-    volume: float
+    volume: float = 0.0
     origin: Origin
-    simulated: bool
-    mode: FeedMode
-    """What the feed was serving when this quote was cached."""
-    age_s: float
-    """Seconds since the quote was written to the price cache."""
+    simulated: bool = False
 
 
-class QuoteSnapshot(Result, frozen=True, kw_only=True, tag="QuoteSnapshot.v1"):
-    quotes: list[QuoteRow]
-    missing: list[str] = []
-    """Requested symbols the cache has no quote for."""
+class Fundamentals(msgspec.Struct, frozen=True, kw_only=True):
+    """Instrument-master facts of one symbol as of ``as_of`` (UTC ns); None = unknown."""
 
-
-class FundamentalsRow(msgspec.Struct, frozen=True, kw_only=True):
     symbol: str
     as_of: int
     name: str | None = None
@@ -78,8 +73,23 @@ class FundamentalsRow(msgspec.Struct, frozen=True, kw_only=True):
     week52_low: float | None = None
 
 
+class QuoteRow(Quote, frozen=True, kw_only=True):
+    """A cached quote as the read side serves it."""
+
+    mode: FeedMode
+    """What the feed was serving when this quote was cached."""
+    age_s: float
+    """Seconds since the quote was written to the price cache."""
+
+
+class QuoteSnapshot(Result, frozen=True, kw_only=True, tag="QuoteSnapshot.v1"):
+    quotes: list[QuoteRow]
+    missing: list[str] = []
+    """Requested symbols the cache has no quote for."""
+
+
 class FundamentalsResult(Result, frozen=True, kw_only=True, tag="FundamentalsResult.v1"):
-    fundamentals: FundamentalsRow
+    fundamentals: Fundamentals
 
 
 class InstrumentRow(msgspec.Struct, frozen=True, kw_only=True):
