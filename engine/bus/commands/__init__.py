@@ -24,7 +24,7 @@ from typing import Any, Union
 
 import msgspec
 
-from engine.bus.commands import jobs, market
+from engine.bus.commands import analysis, jobs, market
 from engine.bus.commands.base import ROLE_RANK, Command, Result, Role
 from engine.bus.commands.system import (
     GetHealth,
@@ -48,6 +48,7 @@ RESULT_TYPES: tuple[type[Result], ...] = (
     ProcessRestarted,
     *market.RESULTS,
     *jobs.RESULTS,
+    *analysis.RESULTS,
 )
 AnyResult = Union[RESULT_TYPES]  # type: ignore[valid-type]  # noqa: UP007
 
@@ -77,6 +78,7 @@ COMMAND_TYPES: tuple[type[Command], ...] = (
     RestartProcess,
     *market.COMMANDS,
     *jobs.COMMANDS,
+    *analysis.COMMANDS,
 )
 AnyCommand = Union[COMMAND_TYPES]  # type: ignore[valid-type]  # noqa: UP007
 
