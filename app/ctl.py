@@ -27,6 +27,14 @@ from engine.bus.commands import (
     Result,
     SetLogLevel,
 )
+from engine.bus.commands.analysis import (
+    AnalysisCatalog,
+    GetIndicators,
+    GetSignals,
+    IndicatorSnapshot,
+    ListAnalysis,
+    SetRuleEnabled,
+)
 from engine.bus.commands.jobs import ListJobs, RequestBackfill, RunJob
 from engine.bus.commands.market import (
     GetBars,
@@ -186,6 +194,41 @@ VERBS: dict[str, Verb] = {
             COMMAND_ID,
         ],
     ),
+    "indicators": Verb(
+        "latest indicator values of a symbol (the late joiner's snapshot)",
+        lambda a: (GetIndicators(symbol=a.symbol, interval=a.interval, last=a.last), None),
+        [
+            _arg("symbol"),
+            _arg("--interval", default="1m", choices=list(INTERVAL_SECONDS)),
+            _arg("--last", type=int, default=5),
+        ],
+    ),
+    "signals": Verb(
+        "stored signals, newest first",
+        lambda a: (
+            GetSignals(symbol=a.symbol, interval=a.interval, since=a.since, limit=a.limit),
+            None,
+        ),
+        [
+            _arg("symbol", nargs="?"),
+            _arg("--interval", choices=list(INTERVAL_SECONDS)),
+            _arg("--since", type=utc_ns, help="UTC date or datetime"),
+            _arg("--limit", type=int, default=20),
+        ],
+    ),
+    "analysis": Verb(
+        "available indicators and signal rules, with parameters", lambda a: (ListAnalysis(), None)
+    ),
+    "rule": Verb(
+        "enable or disable a signal rule for a symbol (operator)",
+        lambda a: (
+            SetRuleEnabled(
+                symbol=a.symbol, rule=a.rule, enabled=a.state == "on", command_id=a.command_id
+            ),
+            None,
+        ),
+        [_arg("symbol"), _arg("rule"), _arg("state", choices=["on", "off"]), COMMAND_ID],
+    ),
 }
 
 
@@ -221,8 +264,47 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _time(ts_ns: int) -> str:
+    return datetime.fromtimestamp(ts_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M")
+
+
 def render(result: Result) -> None:
     """A reply as a table: list fields as rows, columnar series as rows, the rest as key: value."""
+    if isinstance(result, IndicatorSnapshot):
+        when = "-" if result.as_of is None else _time(result.as_of)
+        print(f"{result.symbol} {result.interval} as of {when}")
+        _table(
+            [
+                {
+                    "indicator": s.indicator,
+                    **{o: (v[-1] if v else None) for o, v in s.values.items()},
+                }
+                if len(s.values) == 1
+                else {
+                    "indicator": s.indicator,
+                    "values": " ".join(f"{o}={v[-1]:.6g}" for o, v in s.values.items() if v),
+                }
+                for s in result.series
+            ]
+        )
+        return
+    if isinstance(result, AnalysisCatalog):
+        for title, entries in (("indicators", result.indicators), ("rules", result.rules)):
+            print(f"{title}:")
+            _table(
+                [
+                    {
+                        "name": e.name,
+                        "params": " ".join(f"{p.name}={p.default}" for p in e.params),
+                        "outputs": ",".join(e.outputs),
+                        "source": e.source,
+                    }
+                    for e in entries
+                ]
+            )
+        for key, why in result.disabled.items():
+            print(f"disabled {key}: {why}")
+        return
     data = msgspec.to_builtins(result)
     data.pop("type", None)
     if isinstance(result, HealthReport):
@@ -249,7 +331,7 @@ def render(result: Result) -> None:
         length = len(columns["ts"])
         rows = [{k: v[i] for k, v in columns.items()} for i in range(length)]
         for row in rows:
-            row["ts"] = datetime.fromtimestamp(row["ts"] / 1e9, UTC).strftime("%Y-%m-%d %H:%M")
+            row["ts"] = _time(row["ts"])
         print(" ".join(f"{k}: {v}" for k, v in data.items() if k not in columns))
         _table(rows)
         return

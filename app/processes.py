@@ -50,7 +50,6 @@ class SlotService:
 
 
 SLOT_PURPOSES = {
-    "analysis": "indicators and signals",
     "execution": "orders, algorithms and the risk gate",
     "venue": "simulated venue (matching engine)",
 }
@@ -64,6 +63,10 @@ def build_service(name: str, settings: Settings) -> object:
         from app.market import build_feed
 
         return build_feed(settings)
+    if name == "analysis":
+        from app.analysis import build_analysis
+
+        return build_analysis(settings)
     if name == "scheduler":
         from app.market import build_scheduler
 

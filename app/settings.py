@@ -136,6 +136,16 @@ class SyncSettings(_Section, frozen=True):
     misfire_grace_s: Annotated[float, msgspec.Meta(ge=1)]
 
 
+class AnalysisSettings(_Section, frozen=True):
+    intervals: list[str]
+    indicators: list[str]
+    rules: list[str]
+    plugins: list[str]
+    history_bars: Annotated[int, msgspec.Meta(ge=10, le=1_000_000)]
+    snapshot_bars: Annotated[int, msgspec.Meta(ge=1, le=100_000)]
+    flush_interval_s: PositiveFloat
+
+
 class UiSettings(_Section, frozen=True):
     host: str
     port: Port
@@ -154,6 +164,7 @@ class Settings(_Section, frozen=True):
     processes: dict[str, ProcessSettings]
     feed: FeedSettings
     sync: SyncSettings
+    analysis: AnalysisSettings
     ui: UiSettings
 
     @property
@@ -277,6 +288,7 @@ def load_settings(
     for key, interval in (
         ("feed.interval", settings.feed.interval),
         ("sync.backfill_interval", settings.sync.backfill_interval),
+        *(("analysis.intervals", i) for i in settings.analysis.intervals),
     ):
         if interval not in INTERVAL_SECONDS:
             raise ConfigError(

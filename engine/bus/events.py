@@ -200,7 +200,8 @@ class IndicatorUpdated(Event, frozen=True, kw_only=True, tag="IndicatorUpdated.v
     indicator: str
     """The instance key, e.g. ``rsi_14`` or ``macd_12_26_9``."""
     values: dict[str, float]
-    """Output name → value, e.g. ``{"macd": …, "signal": …, "hist": …}``."""
+    """Output name → value (TA-Lib's names; ``value`` for a single output), e.g.
+    ``{"macd": …, "macdsignal": …, "macdhist": …}``."""
     forming: bool = False
     """True for a preview on a bar that has not closed (nothing was committed)."""
 

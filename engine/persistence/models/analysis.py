@@ -22,7 +22,8 @@ class IndicatorValue(Base):
     ts: Mapped[Nanos] = mapped_column(primary_key=True)
     """Open time of the bar the value belongs to, UTC ns."""
     indicator: Mapped[Name] = mapped_column(primary_key=True)
-    """Registry name, e.g. ``rsi``, ``macd``."""
+    """Instance key (registry name and parameters), e.g. ``rsi_14``, ``macd_12_26_9``:
+    the same key as in ``ind.<key>.<symbol>.<interval>`` topics."""
     params_key: Mapped[str] = mapped_column(String(128), primary_key=True)
     """Canonical parameters, e.g. ``timeperiod=14`` (sorted ``k=v`` joined by ``,``)."""
     output: Mapped[str] = mapped_column(String(32), primary_key=True)
