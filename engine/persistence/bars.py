@@ -23,9 +23,9 @@ On PostgreSQL, a large load (:data:`PLAIN_INSERT_MIN_ROWS` rows or more) whose s
 and intervals have no stored bar within its time span yet (a first backfill, or one
 that extends the history) skips ``ON CONFLICT``, whose speculative insertion costs
 about twice a plain insert: every staged row is new, so a plain ``INSERT … SELECT`` has
-the same effect. It runs under a savepoint; if a concurrent writer stored one of the
-keys in the meantime, the unique violation rolls back to the savepoint and the load
-takes the ``ON CONFLICT`` path after all.
+the same effect. It runs under a savepoint; if a key repeats within the call, or a
+concurrent writer stored one of the keys in the meantime, the unique violation rolls
+back to the savepoint and the load takes the ``ON CONFLICT`` path after all.
 """
 
 from __future__ import annotations
@@ -36,11 +36,23 @@ from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, Table, column, func, or_, select, table, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    and_,
+    column,
+    func,
+    not_,
+    or_,
+    select,
+    table,
+    text,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
-from engine.persistence.models import Bar
+from engine.persistence.models import Bar, BarFlag
 
 BAR_COLUMNS: tuple[str, ...] = (
     "symbol",
@@ -106,7 +118,7 @@ def upsert_bars(
     with _connection(target, write=True) as conn:
         if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
             return _copy_upsert(conn, data)
-        return _executemany_upsert(conn, data, batch_size)
+        return _executemany_upsert(conn, _unique(data), batch_size)
 
 
 def load_bars(
@@ -165,18 +177,23 @@ def latest_ts(target: Engine | Connection, symbol: str, interval: str) -> int | 
 
 
 def _as_tuples(rows: Iterable[Sequence[Any]] | Any) -> list[tuple[Any, ...]]:
-    """Validated rows as tuples, one per key (the last row of a key wins)."""
+    """Validated rows as tuples, in input order (keys may repeat: see :func:`_unique`)."""
     pandas = sys.modules.get("pandas")  # a DataFrame implies pandas is already imported
     if pandas is not None and isinstance(rows, pandas.DataFrame):
         rows = _frame_rows(rows, pandas)
     width = len(BAR_COLUMNS)
-    # C-level passes (map, set, dict(zip)): this runs over every row of every load.
+    # C-level passes (map, set): this runs over every row of every load.
     data = list(map(tuple, rows))
     if set(map(len, data)) - {width}:
         index, values = next((i, v) for i, v in enumerate(data) if len(v) != width)
         raise ValueError(
             f"bar row {index} has {len(values)} values; expected {width}: {', '.join(BAR_COLUMNS)}"
         )
+    return data
+
+
+def _unique(data: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """One row per key, the last row of a key winning (in the key's first position)."""
     unique = dict(zip(map(_KEY, data), data, strict=True))
     return data if len(unique) == len(data) else list(unique.values())
 
@@ -201,12 +218,19 @@ def _frame_rows(frame: Any, pandas: Any) -> Iterator[tuple[Any, ...]]:
 
 
 def _upsert_statement(insert: _DialectInsert) -> _DialectInsert:
-    """``insert`` plus the ON CONFLICT clause: update the values when any of them differ."""
+    """``insert`` plus the ON CONFLICT clause: update the values when any of them differ,
+    except that a simulated bar never replaces a real one (the other way round is fine:
+    real data coming back overwrites what the synthetic market filled in)."""
     excluded = insert.excluded
+    simulated = int(BarFlag.SIMULATED)
+    real_kept = and_(excluded.flags.op("&")(simulated) != 0, _BARS.c.flags.op("&")(simulated) == 0)
     return insert.on_conflict_do_update(
         index_elements=[_BARS.c[name] for name in KEY_COLUMNS],
         set_={name: excluded[name] for name in _VALUE_COLUMNS},
-        where=or_(*(_BARS.c[name].is_distinct_from(excluded[name]) for name in _VALUE_COLUMNS)),
+        where=and_(
+            or_(*(_BARS.c[name].is_distinct_from(excluded[name]) for name in _VALUE_COLUMNS)),
+            not_(real_kept),
+        ),
     )
 
 
@@ -229,6 +253,29 @@ def _copy_upsert(conn: Connection, data: list[tuple[Any, ...]]) -> int:
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} "
         f"(LIKE {_BARS.name} INCLUDING DEFAULTS) ON COMMIT DROP"
     )
+    stage = table(_STAGE, *(column(name) for name in BAR_COLUMNS))
+    insert = postgresql.insert(_BARS).from_select(list(BAR_COLUMNS), select(stage))
+    if len(data) >= PLAIN_INSERT_MIN_ROWS and not _overlaps_store(conn, data):
+        # Keys are not deduplicated first: a repeated key fails the plain insert like a
+        # stored one does, and only then is worth the cost of finding.
+        _stage(conn, data)
+        try:
+            with conn.begin_nested():
+                return conn.execute(insert, execution_options=_ROWCOUNT).rowcount
+        except sa_exc.IntegrityError as exc:
+            if getattr(exc.orig, "sqlstate", None) != _UNIQUE_VIOLATION:
+                raise
+        # a key repeats in data, or another writer stored one since the check: upsert
+        unique = _unique(data)
+        if len(unique) != len(data):
+            _stage(conn, unique)
+    else:
+        _stage(conn, _unique(data))
+    return conn.execute(_upsert_statement(insert), execution_options=_ROWCOUNT).rowcount
+
+
+def _stage(conn: Connection, data: list[tuple[Any, ...]]) -> None:
+    """Replace the staging table's rows with ``data`` (binary COPY)."""
     conn.exec_driver_sql(f"TRUNCATE {_STAGE}")
     quoted = ", ".join(conn.dialect.identifier_preparer.quote(name) for name in BAR_COLUMNS)
     driver_connection: Any = conn.connection.driver_connection
@@ -239,17 +286,6 @@ def _copy_upsert(conn: Connection, data: list[tuple[Any, ...]]) -> int:
         copy.set_types(_COPY_TYPES)
         for row in data:
             copy.write_row(row)
-    stage = table(_STAGE, *(column(name) for name in BAR_COLUMNS))
-    insert = postgresql.insert(_BARS).from_select(list(BAR_COLUMNS), select(stage))
-    if len(data) >= PLAIN_INSERT_MIN_ROWS and not _overlaps_store(conn, data):
-        try:
-            with conn.begin_nested():
-                return conn.execute(insert, execution_options=_ROWCOUNT).rowcount
-        except sa_exc.IntegrityError as exc:
-            if getattr(exc.orig, "sqlstate", None) != _UNIQUE_VIOLATION:
-                raise
-            # another writer stored some of these keys since the check: upsert after all
-    return conn.execute(_upsert_statement(insert), execution_options=_ROWCOUNT).rowcount
 
 
 def _overlaps_store(conn: Connection, data: list[tuple[Any, ...]]) -> bool:

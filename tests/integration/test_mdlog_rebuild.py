@@ -225,3 +225,22 @@ def test_rebuild_bars_when_large_batch_on_a_connection_rolled_back_then_nothing_
         conn.rollback()
 
     assert count_bars(migrated) == 0
+
+
+def test_rebuild_bars_when_one_large_batch_holds_corrections_then_last_one_wins(
+    migrated: Engine, tmp_path: Path
+) -> None:
+    rng = random.Random(9)
+    n = 2 * PLAIN_INSERT_MIN_ROWS
+    events = large_log(tmp_path / "mdlog", n, rng)
+    corrections = [bar_event("AAPL", "1m", i, rng, flags=int(BarFlag.ADJUSTED)) for i in range(50)]
+    with MarketDataLog(
+        tmp_path / "mdlog", "backfill", clock=FakeClock(T0 + NS), stats=StatsRegistry()
+    ) as log:
+        log.append_many(corrections)
+
+    written = rebuild_bars(tmp_path / "mdlog", migrated, batch_size=2 * n, stats=StatsRegistry())
+
+    assert written == n
+    expected = {row_of(e)[:3]: row_of(e) for e in [*events, *corrections]}
+    assert table(migrated) == sorted(expected.values())

@@ -371,6 +371,21 @@ def test_upsert_bars_when_values_changed_then_updates_in_place(migrated: Engine)
     assert stored[0].source == "yahoo" and BarFlag(stored[0].flags) == BarFlag.ADJUSTED
 
 
+def test_upsert_bars_when_simulated_meets_real_then_real_always_wins(migrated: Engine) -> None:
+    sim = int(BarFlag.SIMULATED)
+    real = bars(4)
+    upsert_bars(migrated, real)
+    simulated = [(*row[:6], 1.0, row[7], "synthetic", sim) for row in bars(6)]
+
+    assert upsert_bars(migrated, simulated) == 2  # only the two keys no real bar holds
+
+    stored = load_bars(migrated, "SYM0", "1m")
+    assert [b.source for b in stored] == ["test"] * 4 + ["synthetic"] * 2
+    assert [b.close for b in stored[:4]] == [row[6] for row in real]
+    assert upsert_bars(migrated, bars(6)) == 2  # real data replaces what was simulated
+    assert {b.source for b in load_bars(migrated, "SYM0", "1m")} == {"test"}
+
+
 def test_upsert_bars_when_key_repeats_in_one_call_then_last_row_wins(migrated: Engine) -> None:
     first, second = bars(1)[0], (*bars(1)[0][:6], 55.0, *bars(1)[0][7:])
 
