@@ -9,7 +9,8 @@ Whatever the source (Yahoo, a replay file, the synthetic market) and whoever cal
    when the caller has a bus (live); a backfill publishes nothing per bar;
 3. every accepted bar is appended to the market-data log (the event-sourced record);
 4. the bars are upserted into the bar store (idempotent on ``(symbol, interval, ts)``);
-5. the latest bar goes to the shared price cache; gaps go to the repair queue.
+5. the latest bar goes to the shared price cache; gaps go to the repair queue (and, live,
+   a ``GapDetected`` event says so).
 
 The log is written before the store: after a crash between the two, replaying the log
 (:func:`feeds.mdlog.rebuild_bars`) restores what the store missed.
@@ -25,7 +26,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from engine.bus import topics
-from engine.bus.events import BarClosed, Event, Origin
+from engine.bus.events import BarClosed, Event, GapDetected, Origin
 from engine.clock import Clock, LiveClock
 from engine.intervals import interval_ns
 from engine.persistence.bars import upsert_bars
@@ -152,5 +153,17 @@ class Ingestor:
             self.cache.put_bar(symbol, interval, events[-1])
         if self.gaps is not None:
             for start, end, missing in result.gaps:
-                self.gaps.put(symbol, interval, start, end, missing)
+                queued = self.gaps.put(symbol, interval, start, end, missing)
+                if queued and publish is not None:
+                    publish(
+                        topics.gap(symbol),
+                        GapDetected(
+                            ts_event=now,
+                            symbol=symbol,
+                            interval=interval,
+                            start=start,
+                            end=end,
+                            missing=missing,
+                        ),
+                    )
         return report
