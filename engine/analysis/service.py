@@ -76,6 +76,7 @@ class AnalysisService:
         """``<symbol>/<key or rule>`` → why it is disabled."""
         self._rules_off: dict[str, set[str]] = {}
         self._pending: list[Row] = []
+        self._topics: dict[tuple[str, str, str], str] = {}
         self._flushing = False
         self._ctx: ServiceContext | None = None
         self._log = logger.bind(component="analysis")
@@ -124,8 +125,13 @@ class AnalysisService:
         values, rows, signals = track.update(Bar.of(event), event.ts_event)
         assert self._ctx is not None
         for key, outputs in values.items():
+            topic = self._topics.get((key, event.symbol, event.interval))
+            if topic is None:
+                topic = self._topics[(key, event.symbol, event.interval)] = topics.indicator(
+                    key, event.symbol, event.interval
+                )
             self._ctx.publish(
-                topics.indicator(key, event.symbol, event.interval),
+                topic,
                 IndicatorUpdated(
                     ts_event=event.ts_event,
                     symbol=event.symbol,

@@ -37,6 +37,11 @@ class Track:
     """Rule input → (indicator key, output) in the bank."""
     recent: dict[str, deque[tuple[int, dict[str, float]]]] = field(default_factory=dict)
     snapshot_bars: int = 200
+    params_keys: dict[str, str] = field(default_factory=dict)
+    """Indicator key → its params key (the store's column), fixed at construction."""
+
+    def __post_init__(self) -> None:
+        self.params_keys = {k: i.params_key for k, i in self.bank.indicators.items()}
 
     def warm(self, history: Bars) -> tuple[list[Row], list[SignalRaised]]:
         """Open every indicator on ``history`` (oldest first); returns the values to store
@@ -52,6 +57,8 @@ class Track:
                 )
         self.signals.reset()
         raised: list[SignalRaised] = []
+        # these signals are only stored, and storing is idempotent: no store query per signal
+        seen, self.signals.seen = self.signals.seen, None
         for i in range(len(history)):
             bar = Bar(
                 int(history.ts[i]),
@@ -62,6 +69,7 @@ class Track:
             )
             values = {spec: _value(series, key, out, i) for spec, (key, out) in self.specs.items()}
             raised += self.signals.on_bar(bar, values)
+        self.signals.seen = seen
         return rows, raised
 
     def update(self, bar: Bar, ts_event: int) -> tuple[Values, list[Row], list[SignalRaised]]:
@@ -72,10 +80,11 @@ class Track:
         for key, outputs in values.items():
             recent = self.recent.setdefault(key, deque(maxlen=self.snapshot_bars))
             recent.append((bar.ts, outputs))
+        params = self.params_keys
         rows = [
-            (self.symbol, self.interval, bar.ts, key, self.bank.indicators[key].params_key, out, v)
+            (self.symbol, self.interval, bar.ts, key, params[key], out, v)
             for key, outputs in values.items()
-            if key in self.bank.indicators
+            if key in params
             for out, v in outputs.items()
         ]
         inputs = {

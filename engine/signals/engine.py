@@ -185,6 +185,16 @@ class SignalEngine:
         entry = self._entry(name)
         entry.enabled, entry.reason = False, reason
 
+    @property
+    def seen(self) -> SeenPredicate | None:
+        """The store-backed duplicate check (None: memory only). A caller replaying history
+        whose signals it only stores (idempotently) may switch it off meanwhile."""
+        return self._seen
+
+    @seen.setter
+    def seen(self, predicate: SeenPredicate | None) -> None:
+        self._seen = predicate
+
     def rule(self, name: str) -> SignalRule[Any]:
         return self._entry(name).rule
 
