@@ -254,6 +254,16 @@ def _table(rows: list[dict[str, Any]]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
+def _stamp(row: dict[str, Any]) -> dict[str, Any]:
+    """Nanosecond times (``ts``, ``as_of``, ``last_live_at`` …) shown as UTC times."""
+    return {
+        k: _time(v)
+        if k in ("ts", "as_of", "run_at", "next_run", "last_run") and isinstance(v, int)
+        else v
+        for k, v in row.items()
+    }
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
@@ -276,11 +286,6 @@ def render(result: Result) -> None:
         _table(
             [
                 {
-                    "indicator": s.indicator,
-                    **{o: (v[-1] if v else None) for o, v in s.values.items()},
-                }
-                if len(s.values) == 1
-                else {
                     "indicator": s.indicator,
                     "values": " ".join(f"{o}={v[-1]:.6g}" for o, v in s.values.items() if v),
                 }
@@ -346,7 +351,7 @@ def render(result: Result) -> None:
         elif not (isinstance(value, list) and not value):
             print(f"{key}: {_cell(value)}")
     for rows in tables.values():
-        _table(rows)
+        _table([_stamp(r) for r in rows])
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
