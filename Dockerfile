@@ -25,7 +25,7 @@ USER qsuite
 VOLUME ["/var/lib/qsuite"]
 EXPOSE 8080
 
-# `qsuite health` exits 0 only when the supervisor reports every process up.
+# `qsuite health` exits 0 while every process is up or degraded, 1 when one is down.
 HEALTHCHECK --interval=15s --timeout=10s --start-period=40s --retries=3 CMD ["qsuite", "health"]
 
 CMD ["qsuite", "run"]

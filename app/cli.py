@@ -41,7 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--native", action="store_true", help="desktop window instead of a browser tab")
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade", "current"])
-    sub.add_parser("health", help="exit 0 when every process is up (container HEALTHCHECK)")
+    sub.add_parser(
+        "health",
+        help="container HEALTHCHECK: exit 0 while every process is up or degraded (a source "
+        "may be down, the engine still serves), 1 when one is down",
+    )
     ctl.add_parser(sub)
     backfill_cli.add_parser(sub)
     return parser
@@ -81,8 +85,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.cmd == "backfill":
         return backfill_cli.run(args, settings)
     if args.cmd == "health":
-        args.verb, args.json, args.check = "health", False, True
-        return ctl.run(args, settings)
+        from app.client import QSuiteClient
+
+        with QSuiteClient(settings, actor=args.actor, role="viewer") as client:
+            overall = client.health().overall
+        print(overall.upper())
+        return 0 if overall in ("up", "degraded") else 1
     return ctl.run(args, settings)
 
 

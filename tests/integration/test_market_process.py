@@ -70,6 +70,10 @@ def test_feed_when_yahoo_unreachable_then_simulated_market_flagged_and_breaker_o
             "feed degraded because Yahoo is unreachable",
         )
         assert detail.startswith("SIMULATED:") and "simulated market" in detail
+        check = subprocess.run(
+            offline.command("health"), capture_output=True, text=True, env=clean_env(), timeout=30
+        )
+        assert (check.returncode, check.stdout.strip()) == (0, "DEGRADED")  # degraded still serves
 
         status = wait_until(
             lambda: (s := client.send(GetFeedStatus())).breaker == "open" and s,
