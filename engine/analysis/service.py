@@ -23,6 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+import msgspec
 from loguru import logger
 from sqlalchemy import Engine
 
@@ -49,6 +50,7 @@ from engine.indicators.base import Bar, Indicator
 from engine.indicators.registry import IndicatorRegistry
 from engine.persistence.bars import load_bars
 from engine.persistence.indicators import upsert_indicator_values
+from engine.persistence.models import BarFlag
 from engine.service import HealthStatus, ServiceContext
 from engine.signals import registry as rules_registry
 from engine.signals.engine import SignalEngine
@@ -142,6 +144,8 @@ class AnalysisService:
                 ),
             )
         self._pending += rows
+        if event.simulated:
+            signals = [msgspec.structs.replace(s, simulated=True) for s in signals]
         self._raise(signals, publish=True)
 
     def _on_backfill(self, _topic: str, event: Any) -> None:
@@ -194,6 +198,8 @@ class AnalysisService:
             self.engine, symbol, interval, limit=limit or self.settings.history_bars, newest=True
         )
         rows, raised = track.warm(bars_of(history))
+        simulated = {b.ts for b in history if b.flags & BarFlag.SIMULATED}
+        raised = [msgspec.structs.replace(s, simulated=s.ts in simulated) for s in raised]
         if store_rows:
             self._pending += rows
         self._raise(raised, publish=False)
@@ -262,6 +268,7 @@ class AnalysisService:
         return SignalList(
             signals=[
                 SignalRow(
+                    simulated=r.simulated,
                     symbol=r.symbol,
                     interval=r.interval,
                     ts=r.ts,

@@ -223,6 +223,8 @@ class SignalRaised(Event, frozen=True, kw_only=True, tag="SignalRaised.v1"):
     strength: float
     """0 … 1: how strong the move was, by the rule's documented measure."""
     details: dict[str, float | str] = {}
+    simulated: bool = False
+    """True when the bar that raised it came from the synthetic market."""
 
 
 #: Every event type, in one place; the decoder accepts exactly these.

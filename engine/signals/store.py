@@ -45,6 +45,7 @@ class StoredSignal(NamedTuple):
     strength: float
     details: dict[str, Any]
     created_at: datetime
+    simulated: bool
 
     @property
     def key(self) -> SignalKey:
@@ -68,6 +69,7 @@ def save_signals(target: Engine | Connection, signals: Iterable[SignalRaised]) -
                 "indicator": s.indicator,
                 "strength": float(s.strength),
                 "details": {k: _json_safe(v) for k, v in s.details.items()},
+                "simulated": s.simulated,
                 "created_at": now,
             },
         )

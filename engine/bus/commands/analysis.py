@@ -41,6 +41,8 @@ class SignalRow(msgspec.Struct, frozen=True, kw_only=True):
     indicator: str
     strength: float
     details: dict[str, float | str] = {}
+    simulated: bool = False
+    """Raised on bars of the synthetic market."""
 
 
 class SignalList(Result, frozen=True, kw_only=True, tag="SignalList.v1"):

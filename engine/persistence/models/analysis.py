@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, UniqueConstraint
+from sqlalchemy import String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.persistence.models.base import Base, BigPK, Interval, Name, Nanos, Symbol, utcnow
@@ -51,4 +51,6 @@ class Signal(Base):
     strength: Mapped[float]
     """0 to 1."""
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    simulated: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """Raised on bars the synthetic market made (never act on it as on a real one)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
