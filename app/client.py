@@ -36,6 +36,7 @@ from engine.bus.control import AsyncControlClient, ControlClient
 from engine.errors import CommandError, ErrorCode
 
 R = TypeVar("R", bound=Result)
+C = TypeVar("C", ControlClient, AsyncControlClient)
 
 
 class _Routing:
@@ -58,6 +59,23 @@ class _Routing:
             known = ", ".join(["supervisor", *self.settings.processes])
             raise CommandError(ErrorCode.NOT_FOUND, f"unknown process {target!r}; known: {known}")
         return self.settings.processes[target].control
+
+    def client_for(
+        self, cache: dict[str, C], kind: type[C], ctx: Any, command: Command, process: str | None
+    ) -> C:
+        """The Lazy Pirate client of the endpoint serving ``command`` (one per endpoint)."""
+        endpoint = self.endpoint_for(command, process)
+        client = cache.get(endpoint)
+        if client is None:
+            c = self.settings.control
+            client = cache[endpoint] = kind(
+                endpoint,
+                timeout_ms=c.timeout_ms,
+                retries=c.retries,
+                ctx=ctx,
+                max_message_bytes=c.max_message_bytes,
+            )
+        return client
 
     def stamp(self, command: Command) -> Command:
         return msgspec.structs.replace(command, actor=command.actor or self.actor, role=self.role)
@@ -83,17 +101,7 @@ class QSuiteClient(_Routing):
 
     def send(self, command: Command, process: str | None = None) -> Result:
         """Send one command; returns its result or raises CommandError / EngineUnreachable."""
-        endpoint = self.endpoint_for(command, process)
-        client = self._clients.get(endpoint)
-        if client is None:
-            c = self.settings.control
-            client = self._clients[endpoint] = ControlClient(
-                endpoint,
-                timeout_ms=c.timeout_ms,
-                retries=c.retries,
-                ctx=self._ctx,
-                max_message_bytes=c.max_message_bytes,
-            )
+        client = self.client_for(self._clients, ControlClient, self._ctx, command, process)
         return client.call(self.stamp(command))
 
     def ping(self, process: str) -> Pong:
@@ -146,17 +154,7 @@ class AsyncQSuiteClient(_Routing):
     ) -> Result:
         """Send one command; ``actor``/``role`` override the client's (the console acts
         per logged-in user)."""
-        endpoint = self.endpoint_for(command, process)
-        client = self._clients.get(endpoint)
-        if client is None:
-            c = self.settings.control
-            client = self._clients[endpoint] = AsyncControlClient(
-                endpoint,
-                timeout_ms=c.timeout_ms,
-                retries=c.retries,
-                ctx=self._ctx,
-                max_message_bytes=c.max_message_bytes,
-            )
+        client = self.client_for(self._clients, AsyncControlClient, self._ctx, command, process)
         stamped = self.stamp(command)
         if actor or role:
             stamped = msgspec.structs.replace(
