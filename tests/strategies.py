@@ -39,6 +39,10 @@ def strategy_for(t: mi.Type) -> st.SearchStrategy[Any]:
         if t.pattern is not None:
             return st.from_regex(t.pattern, fullmatch=True).filter(lambda s: low <= len(s) <= high)
         return st.text(min_size=low, max_size=high)
+    if isinstance(t, mi.DecimalType):
+        return st.decimals(allow_nan=False, allow_infinity=False, places=6, max_value=10**12)
+    if isinstance(t, mi.TupleType):
+        return st.tuples(*(strategy_for(item) for item in t.item_types))
     if isinstance(t, mi.BoolType):
         return st.booleans()
     if isinstance(t, mi.NoneType):

@@ -28,6 +28,7 @@ Events are past-tense facts.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal, Union
 
 import msgspec
@@ -227,6 +228,172 @@ class SignalRaised(Event, frozen=True, kw_only=True, tag="SignalRaised.v1"):
     """True when the bar that raised it came from the synthetic market."""
 
 
+# --- alerts (alert.*) --------------------------------------------------------------------
+
+AlertSeverity = Literal["info", "warning", "critical"]
+
+
+class AlertRaised(Event, frozen=True, kw_only=True, tag="AlertRaised.v1"):
+    """Something an operator should see now (``alert.<severity>``): a disabled plugin
+    or rule, a risk breach, a stalled algorithm. Stored in ``alerts`` by its consumer."""
+
+    severity: AlertSeverity
+    kind: str
+    """Reason code, ``<area>.<what>``, e.g. ``analysis.indicator_disabled``."""
+    message: str
+    """What happened and what to do, for an operator."""
+    symbol: str = ""
+    account: str = ""
+    algo_id: str = ""
+    details: dict[str, str] = {}
+
+
+# --- orders and the venue (exec.*, venue.*) ----------------------------------------------
+#
+# The venue's execution reports (OrderAccepted … OrderReplaced) travel twice with the same
+# schema: point to point to the order's session on the order-entry channel
+# (engine/venue/protocol.py), and on the bus for everyone else. Prices and quantities
+# are exact decimals (msgpack strings on the wire).
+
+Side = Literal["buy", "sell"]
+OrderType = Literal["limit", "market"]
+TimeInForce = Literal["day", "gtc", "ioc", "fok"]
+Liquidity = Literal["maker", "taker"]
+RequestKind = Literal["new", "cancel", "replace"]
+
+
+class OrderAccepted(Event, frozen=True, kw_only=True, tag="OrderAccepted.v1"):
+    """The venue took a new order (``venue.order.<account>``); fills may follow at once."""
+
+    venue: str
+    account: str
+    client_order_id: str
+    venue_order_id: str
+    symbol: str
+    side: Side
+    order_type: OrderType
+    tif: TimeInForce
+    qty: Decimal
+    price: Decimal | None = None
+    """Limit price; None for a market order."""
+
+
+class OrderRejected(Event, frozen=True, kw_only=True, tag="OrderRejected.v1"):
+    """The venue (or the risk gate) refused a request; nothing changed
+    (``venue.order.<account>``)."""
+
+    venue: str
+    account: str
+    client_order_id: str
+    """The id of the refused request (for a cancel or replace: that request's id)."""
+    symbol: str
+    request: RequestKind = "new"
+    orig_client_order_id: str = ""
+    """For a cancel or replace: the order it was aimed at."""
+    reason: str
+    """Reason code an operator can read, e.g. ``price_off_tick``, ``unknown_order``,
+    ``duplicate_client_order_id``, ``halted``."""
+    message: str = ""
+
+
+class OrderFilled(Event, frozen=True, kw_only=True, tag="OrderFilled.v1"):
+    """(Part of) an order traded (``venue.order.<account>``)."""
+
+    venue: str
+    account: str
+    client_order_id: str
+    venue_order_id: str
+    symbol: str
+    side: Side
+    exec_id: str
+    """Unique per venue: a fill is applied once, whatever replays it."""
+    trade_id: str
+    """The print this fill belongs to (both sides of a trade share it)."""
+    qty: Decimal
+    price: Decimal
+    liquidity: Liquidity
+    leaves_qty: Decimal
+    """Still working after this fill (0 when the order is done)."""
+    cum_qty: Decimal
+
+
+class OrderCancelled(Event, frozen=True, kw_only=True, tag="OrderCancelled.v1"):
+    """An order left the book without trading its rest (``venue.order.<account>``)."""
+
+    venue: str
+    account: str
+    client_order_id: str
+    venue_order_id: str
+    symbol: str
+    cancelled_qty: Decimal
+    cum_qty: Decimal
+    reason: str
+    """``requested``, ``ioc_remainder``, ``fok_unfilled``, ``self_match``,
+    ``no_liquidity``, ``halted``, ``expired``."""
+    cancel_client_order_id: str = ""
+    """The id of the cancel request, when one asked for it."""
+
+
+class OrderReplaced(Event, frozen=True, kw_only=True, tag="OrderReplaced.v1"):
+    """An order's quantity or price changed (``venue.order.<account>``)."""
+
+    venue: str
+    account: str
+    client_order_id: str
+    """The replace request's id: the order's id from now on."""
+    orig_client_order_id: str
+    venue_order_id: str
+    symbol: str
+    qty: Decimal
+    price: Decimal | None
+    leaves_qty: Decimal
+    priority_kept: bool
+    """True when only the quantity went down (time priority kept)."""
+
+
+class TradePrinted(Event, frozen=True, kw_only=True, tag="TradePrinted.v1"):
+    """A trade on the simulated venue (``venue.trade.<symbol>``)."""
+
+    venue: str
+    symbol: str
+    trade_id: str
+    price: Decimal
+    qty: Decimal
+    aggressor: Side
+
+
+BookLevel = tuple[Decimal, Decimal]
+"""``(price, quantity)``; quantity 0 in a delta means the level is gone."""
+
+
+class BookUpdated(Event, frozen=True, kw_only=True, tag="BookUpdated.v1"):
+    """Aggregated depth (L2) of one book (``venue.book.<symbol>``): a snapshot (every
+    level) or the levels that changed since the previous update of this book."""
+
+    venue: str
+    symbol: str
+    book_seq: int
+    """Per book, +1 per update; a consumer that sees a jump asks for a snapshot."""
+    snapshot: bool
+    bids: list[BookLevel] = []
+    asks: list[BookLevel] = []
+
+
+class PositionChanged(Event, frozen=True, kw_only=True, tag="PositionChanged.v1"):
+    """An account's position in a symbol after a fill (``exec.position.<account>``)."""
+
+    account: str
+    symbol: str
+    qty: Decimal
+    """Net quantity, negative when short."""
+    avg_price: Decimal
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+    mark_price: Decimal | None = None
+    exec_id: str = ""
+    """The fill that moved it."""
+
+
 #: Every event type, in one place; the decoder accepts exactly these.
 EVENT_TYPES: tuple[type[Event], ...] = (
     Heartbeat,
@@ -241,6 +408,15 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     GapDetected,
     IndicatorUpdated,
     SignalRaised,
+    AlertRaised,
+    OrderAccepted,
+    OrderRejected,
+    OrderFilled,
+    OrderCancelled,
+    OrderReplaced,
+    TradePrinted,
+    BookUpdated,
+    PositionChanged,
 )
 
 AnyEvent = Union[EVENT_TYPES]  # type: ignore[valid-type]  # noqa: UP007

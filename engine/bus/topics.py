@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-DOMAINS = frozenset({"md", "ind", "sig", "exec", "venue", "risk", "sys"})
+DOMAINS = frozenset({"md", "ind", "sig", "exec", "venue", "risk", "alert", "sys"})
 _PART = re.compile(r"^[A-Za-z0-9_\-=^~]+$")  # symbols like BRK-B, ^GSPC, EURUSD=X
 
 
@@ -116,6 +116,27 @@ def signal(rule: str, symbol: str) -> str:
     return build("sig", rule, symbol_key(symbol))
 
 
+def alert(severity: str) -> str:
+    return build("alert", severity)
+
+
+def order(account: str) -> str:
+    """Execution reports of one account's orders."""
+    return build("venue", "order", account)
+
+
+def venue_trade(symbol: str) -> str:
+    return build("venue", "trade", symbol_key(symbol))
+
+
+def book(symbol: str) -> str:
+    return build("venue", "book", symbol_key(symbol))
+
+
+def position(account: str) -> str:
+    return build("exec", "position", account)
+
+
 HEARTBEATS = "sys.heartbeat"
 BARS = "md.bar"
 QUOTES = "md.quote"
@@ -127,3 +148,8 @@ INDICATORS = "ind"
 SIGNALS = "sig"
 PROBES = "sys.probe"
 SYSTEM = "sys"
+ALERTS = "alert"
+ORDERS = "venue.order"
+VENUE_TRADES = "venue.trade"
+BOOKS = "venue.book"
+POSITIONS = "exec.position"
