@@ -4,6 +4,7 @@
     bank.warm(history)                  # Bars from the store: opens every stream
     bank.update(Bar(ts, o, h, l, c, v)) # a closed bar: {"rsi_14": {"value": 56.1}, …}
     bank.preview(forming)               # the same for a forming bar; commits nothing
+    bank.step(bar)                      # update, as a tuple in bank.keys order: (56.1, (…), …)
     bank.batch(bars)                    # {"rsi_14": {"value": array([...])}, …}
 
 Semantics, for every indicator of the bank:
@@ -46,7 +47,10 @@ from engine.indicators.stepper import Values, compile_step
 from engine.stats import STATS, StatsRegistry
 
 Series = dict[str, dict[str, Array]]
+Native = tuple[Any, ...]
+"""What :meth:`IndicatorBank.step` returns."""
 _NEVER = -(2**63)
+_SKIPPED = object()
 _log = logger.bind(component="indicators")
 
 
@@ -55,7 +59,25 @@ class IndicatorBank:
 
     Give each bank its own instances (``registry.create`` per bank) so that a failing
     plugin is disabled for this symbol only.
+
+    The per-bar calls are generated functions bound as attributes (see
+    :mod:`engine.indicators.stepper`); none of them raises:
+
+    ``update(bar) -> Values``
+        Commit a closed bar; its values by key and output (``{}`` if rejected).
+    ``preview(bar) -> Values``
+        The values a forming bar would have now; commits nothing.
+    ``step(bar) -> Native``
+        ``update`` without building dicts, for hot paths: each running indicator's
+        result in the order of :attr:`layout` *as it was before the call* (an indicator
+        that fails during the call is removed from it after) — a float, or a tuple in
+        the order of its ``outputs`` — or None for an indicator that skipped a
+        non-finite bar; ``()`` when the bar was rejected.
     """
+
+    update: Callable[[Bar], Values]
+    preview: Callable[[Bar], Values]
+    step: Callable[[Bar], Native]
 
     def __init__(
         self,
@@ -94,6 +116,11 @@ class IndicatorBank:
     def keys(self) -> tuple[str, ...]:
         """Keys of the running (not disabled) indicators, in the order added."""
         return tuple(self._slots)
+
+    @property
+    def layout(self) -> tuple[str, ...]:
+        """The keys :meth:`step` answers for; the same object until the bank changes."""
+        return self._layout
 
     @property
     def indicators(self) -> dict[str, Indicator]:
@@ -175,20 +202,6 @@ class IndicatorBank:
 
     # --- bars --------------------------------------------------------------------------
 
-    def update(self, bar: Bar) -> Values:
-        """Commit a closed bar; its values by key and output (``{}`` if rejected)."""
-        try:
-            return self._update(bar)
-        except Exception as exc:
-            return self._bad_bar(bar, exc)
-
-    def preview(self, bar: Bar) -> Values:
-        """The values a forming bar would have now; commits nothing."""
-        try:
-            return self._preview(bar)
-        except Exception as exc:
-            return self._bad_bar(bar, exc)
-
     def current(self) -> Values:
         """Values at the last committed bar (NaN while warming)."""
         out: Values = {}
@@ -204,18 +217,27 @@ class IndicatorBank:
 
     def _rebuild(self) -> None:
         slots = list(self._slots.values())
-        self._update = compile_step(
-            slots, True, self._last, self._stale_bar, self._partial, self._failed_at(slots)
-        )
-        self._preview = compile_step(
-            slots, False, self._last, self._stale_bar, self._partial, self._failed_at(slots)
+        self._layout = tuple(self._slots)
+        failed = self._failed_at(slots)
+        last, stale, bad = self._last, self._stale_bar, self._bad_bar
+        self.update = compile_step(slots, True, last, stale, self._partial, failed, bad)
+        self.preview = compile_step(slots, False, last, stale, self._partial, failed, bad)
+        self.step = compile_step(
+            slots,
+            True,
+            last,
+            self._stale_step,
+            self._partial_step,
+            self._failed_at(slots, False),
+            self._bad_step,
+            packed=False,
         )
 
-    def _failed_at(self, slots: list[Slot]) -> Callable[[int, Exception], dict[str, float]]:
-        def failed(index: int, exc: Exception) -> dict[str, float]:
+    def _failed_at(self, slots: list[Slot], packed: bool = True) -> Callable[[int, Exception], Any]:
+        def failed(index: int, exc: Exception) -> Any:
             slot = slots[index]
             self._disable(slot, f"update: {type(exc).__name__}: {exc}", exc)
-            return slot.pack(slot.nan)
+            return slot.pack(slot.nan) if packed else slot.nan
 
         return failed
 
@@ -223,18 +245,36 @@ class IndicatorBank:
         self._stale.inc()
         return {}
 
+    def _stale_step(self, bar: Any) -> Native:
+        self._stale.inc()
+        return ()
+
     def _partial(self, bar: Any, commit: bool) -> Values:
         """A bar with a non-finite value: each indicator takes it only if its own
         inputs are finite."""
-        self._nonfinite.inc()
         out: Values = {}
+        for slot, value in self._partial_values(bar, commit):
+            if value is not _SKIPPED:
+                out[slot.key] = slot.pack(value)
+        return out
+
+    def _partial_step(self, bar: Any, commit: bool) -> Native:
+        values = [None if v is _SKIPPED else v for _, v in self._partial_values(bar, commit)]
+        return tuple(values) if any(v is not None for v in values) else ()
+
+    def _partial_values(self, bar: Any, commit: bool) -> list[tuple[Slot, Any]]:
+        self._nonfinite.inc()
+        out: list[tuple[Slot, Any]] = []
+        took = False
         for slot in list(self._slots.values()):
+            value: Any = _SKIPPED
             if all(bar[i] - bar[i] == 0.0 for i in slot.fields):
                 fn = slot.update_fn if commit else slot.peek_fn
                 args = [bar[i] for i in slot.fields]
                 value = self._guarded(slot, "update", fn, *args, default=slot.nan)
-                out[slot.key] = slot.pack(value)
-        if out and commit:
+                took = True
+            out.append((slot, value))
+        if took and commit:
             self._last[0] = bar[0]
         return out
 
@@ -252,6 +292,10 @@ class IndicatorBank:
         self._invalid.inc()
         self._log.warning("Cannot apply bar {!r}: {}: {}", bar, type(exc).__name__, exc)
         return {}
+
+    def _bad_step(self, bar: Any, exc: Exception) -> Native:
+        self._bad_bar(bar, exc)
+        return ()
 
     def _plugin_failed(self, indicator: SafeIndicator, reason: str) -> None:
         slot = self._slots.get(indicator.key)

@@ -262,3 +262,69 @@ def test_preview_when_one_input_nan_then_other_indicators_preview(
     assert list(out) == ["rsi_14"]
     assert bank.last_ts == int(bars.ts[38])  # nothing committed
     assert bank.update(last)["rsi_14"] == out["rsi_14"]
+
+
+def _unpacked(bank: IndicatorBank, layout: tuple[str, ...], native: tuple) -> dict:
+    out: dict = {}
+    if native == ():
+        return out
+    for key, value in zip(layout, native, strict=True):
+        if value is None:
+            continue
+        outputs = bank.indicators[key].outputs if key in bank.indicators else ("value",)
+        values = value if isinstance(value, tuple) else (value,)
+        out[key] = dict(zip(outputs, values, strict=True))
+    return out
+
+
+def test_step_equals_update_bar_for_bar_including_nan_and_stale_bars(
+    registry: IndicatorRegistry, stats: StatsRegistry
+) -> None:
+    bars = sample_bars("walk", 120)
+    bars.close[60] = np.nan
+    bars.volume[70] = np.nan
+    keys = ("rsi_14", "obv", "macd_12_26_9", "bbands_20_2p0_2p0")
+    by_update, by_step = make_bank(registry, stats, *keys), make_bank(registry, stats, *keys)
+    for bank in (by_update, by_step):
+        bank.warm(bars[:30])
+    for i, b in enumerate(bars_list(bars)[30:], start=30):
+        layout = by_step.layout
+        native = by_step.step(b)
+        want = by_update.update(b)
+        got = _unpacked(by_step, layout, native)
+        assert got.keys() == want.keys(), i
+        for key, values in want.items():
+            for output, value in values.items():
+                same = value == got[key][output] or (
+                    math.isnan(value) and math.isnan(got[key][output])
+                )
+                assert same, (i, key, output)
+        if i == 60:
+            assert native == ()  # every indicator here reads the close
+        if i == 70:
+            assert native[layout.index("obv")] is None
+    assert by_step.step(bars_list(bars)[-1]) == ()  # stale
+
+
+def test_step_when_indicator_raises_then_answers_in_the_old_layout_and_drops_it(
+    stats: StatsRegistry,
+) -> None:
+    from engine.indicators.params import NoParams
+
+    class _Boom(_NeverOpens):
+        name = "boom"
+
+        def stream(self, close: Array) -> IndicatorStream:
+            raise ZeroDivisionError("plugin bug")
+
+    registry = default_registry(stats=StatsRegistry())
+    bank = IndicatorBank("AAPL", "1m", [registry.from_key("sma_3"), _Boom(NoParams())], stats=stats)
+    layout = bank.layout
+    for i in range(3):
+        native = bank.step(Bar(i, 1.0, 1.0, 1.0, float(i), 1.0))
+        assert len(native) == len(layout)
+    assert layout == ("sma_3", "boom")
+    assert bank.layout == ("sma_3",)
+    assert native[0] == pytest.approx(1.0)  # SMA of 0, 1, 2
+    assert "boom" in bank.failures
+    assert len(bank.step(Bar(3, 1.0, 1.0, 1.0, 3.0, 1.0))) == 1
