@@ -144,6 +144,7 @@ class AnalysisSettings(_Section, frozen=True):
     history_bars: Annotated[int, msgspec.Meta(ge=10, le=1_000_000)]
     snapshot_bars: Annotated[int, msgspec.Meta(ge=1, le=100_000)]
     flush_interval_s: PositiveFloat
+    preview_interval_s: Annotated[float, msgspec.Meta(ge=0.0)]
 
 
 class UiSettings(_Section, frozen=True):

@@ -9,12 +9,17 @@
   scheduler's job chain) recomputes that symbol in batch over its stored history,
   persists every indicator value and the signals the history holds, and continues
   streaming from there.
+- Subscribes to ``md.trade`` and ``md.quote`` to follow each pair's forming bar, and
+  every ``preview_interval_s`` previews the indicators on the bars that moved
+  (``IndicatorUpdated`` with ``forming=True``; nothing is committed or stored).
 - Serves a late joiner a snapshot (``GetIndicators``: the latest values with ``as_of``),
   after which it applies newer ``IndicatorUpdated`` events only; ``GetSignals``,
   ``ListAnalysis`` and ``SetRuleEnabled`` for the operator.
 
-A failing indicator plugin or signal rule is disabled for that symbol with a reason
-(health turns degraded and says which); the rest keep running.
+A failing indicator plugin or signal rule is disabled for that symbol with a reason:
+health turns degraded and says which, an ``AlertRaised`` (``alert.warning``, kind
+``analysis.indicator_disabled`` or ``analysis.rule_disabled``) tells the operator, and
+the rest keep running.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from loguru import logger
 from sqlalchemy import Engine
 
 from app.settings import AnalysisSettings
+from engine.analysis.forming import FormingBars
 from engine.analysis.track import Row, Track, bank_for, bars_of
 from engine.bus import topics
 from engine.bus.commands.analysis import (
@@ -44,7 +50,15 @@ from engine.bus.commands.analysis import (
     SignalList,
     SignalRow,
 )
-from engine.bus.events import BackfillCompleted, BarClosed, IndicatorUpdated, SignalRaised
+from engine.bus.events import (
+    AlertRaised,
+    BackfillCompleted,
+    BarClosed,
+    IndicatorUpdated,
+    QuoteUpdated,
+    SignalRaised,
+    TradeReported,
+)
 from engine.errors import CommandError, ConfigError, ErrorCode
 from engine.indicators.base import Bar, Indicator
 from engine.indicators.registry import IndicatorRegistry
@@ -80,6 +94,7 @@ class AnalysisService:
         self._pending: list[Row] = []
         self._topics: dict[tuple[str, str, str], str] = {}
         self._flushing = False
+        self.forming = FormingBars(settings.intervals)
         self._ctx: ServiceContext | None = None
         self._log = logger.bind(component="analysis")
 
@@ -106,6 +121,10 @@ class AnalysisService:
         ctx.register_command(ListAnalysis, self._catalog)
         ctx.register_command(SetRuleEnabled, self._toggle)
         ctx.call_every(self.settings.flush_interval_s, self._flush, "analysis-flush")
+        if self.settings.preview_interval_s > 0:
+            ctx.subscribe(topics.TRADES, self._on_price)
+            ctx.subscribe(topics.QUOTES, self._on_price)
+            ctx.call_every(self.settings.preview_interval_s, self._preview, "analysis-preview")
 
     def health(self) -> tuple[HealthStatus, str]:
         if self.disabled:
@@ -124,29 +143,60 @@ class AnalysisService:
         if not isinstance(event, BarClosed) or event.interval not in self.settings.intervals:
             return
         track = self._track(event.symbol, event.interval)
+        self.forming.closed(event.symbol, event.interval, event.ts)
         values, rows, signals = track.update(Bar.of(event), event.ts_event)
-        assert self._ctx is not None
-        for key, outputs in values.items():
-            topic = self._topics.get((key, event.symbol, event.interval))
-            if topic is None:
-                topic = self._topics[(key, event.symbol, event.interval)] = topics.indicator(
-                    key, event.symbol, event.interval
-                )
-            self._ctx.publish(
-                topic,
-                IndicatorUpdated(
-                    ts_event=event.ts_event,
-                    symbol=event.symbol,
-                    interval=event.interval,
-                    ts=event.ts,
-                    indicator=key,
-                    values=outputs,
-                ),
-            )
+        self._publish_values(event.symbol, event.interval, event.ts, event.ts_event, values)
         self._pending += rows
         if event.simulated:
             signals = [msgspec.structs.replace(s, simulated=True) for s in signals]
         self._raise(signals, publish=True)
+
+    def _publish_values(
+        self,
+        symbol: str,
+        interval: str,
+        ts: int,
+        ts_event: int,
+        values: dict[str, dict[str, float]],
+        forming: bool = False,
+    ) -> None:
+        assert self._ctx is not None
+        for key, outputs in values.items():
+            topic = self._topics.get((key, symbol, interval))
+            if topic is None:
+                topic = self._topics[(key, symbol, interval)] = topics.indicator(
+                    key, symbol, interval
+                )
+            self._ctx.publish(
+                topic,
+                IndicatorUpdated(
+                    ts_event=ts_event,
+                    symbol=symbol,
+                    interval=interval,
+                    ts=ts,
+                    indicator=key,
+                    values=outputs,
+                    forming=forming,
+                ),
+            )
+
+    def _on_price(self, _topic: str, event: Any) -> None:
+        if isinstance(event, TradeReported):
+            self.forming.price(event.symbol, event.ts_event, event.price, event.size)
+        elif isinstance(event, QuoteUpdated):
+            self.forming.price(event.symbol, event.ts_event, event.last)
+
+    def _preview(self) -> None:
+        """Indicators on every forming bar that moved; commits nothing."""
+        assert self._ctx is not None
+        now = self._ctx.clock.time_ns()
+        for symbol, interval, bar in list(self.forming.changed()):
+            track = self._track(symbol, interval)
+            last = track.bank.last_ts
+            if last is not None and bar.ts <= last:
+                continue
+            values = track.bank.preview(bar)
+            self._publish_values(symbol, interval, bar.ts, now, values, forming=True)
 
     def _on_backfill(self, _topic: str, event: Any) -> None:
         if (
@@ -182,7 +232,13 @@ class AnalysisService:
             return track
         indicators = [self._indicator(spec) for spec in self.settings.indicators]
         rules = [self.rule_factory(name) for name in self.settings.rules]
-        signals = SignalEngine(symbol, interval, rules, seen=seen_in(self.engine))
+        signals = SignalEngine(
+            symbol,
+            interval,
+            rules,
+            seen=seen_in(self.engine),
+            on_failure=lambda rule, why: self._disabled(symbol, interval, "rule", rule, why),
+        )
         for rule in self._rules_off.get(symbol, ()):
             signals.disable(rule, "disabled by operator")
         specs: dict[Any, tuple[str, str]] = {}
@@ -190,7 +246,12 @@ class AnalysisService:
             indicator: Indicator = self.registry.create(spec.indicator, **spec.params_dict)
             indicators.append(indicator)
             specs[spec] = (indicator.key, spec.output)
-        bank = bank_for(symbol, interval, indicators, lambda k, why: self._disabled(symbol, k, why))
+        bank = bank_for(
+            symbol,
+            interval,
+            indicators,
+            lambda key, why: self._disabled(symbol, interval, "indicator", key, why),
+        )
         track = Track(
             symbol, interval, bank, signals, specs, snapshot_bars=self.settings.snapshot_bars
         )
@@ -220,9 +281,28 @@ class AnalysisService:
             for signal in signals:
                 self._ctx.publish(topics.signal(signal.rule, signal.symbol), signal)
 
-    def _disabled(self, symbol: str, key: str, why: str) -> None:
-        self.disabled[f"{symbol}/{key}"] = why
-        self._log.bind(symbol=symbol).error("Indicator {} disabled for {}: {}", key, symbol, why)
+    def _disabled(self, symbol: str, interval: str, what: str, name: str, why: str) -> None:
+        self.disabled[f"{symbol}/{name}"] = why
+        self._log.bind(symbol=symbol).error(
+            "{} {} disabled for {} {}: {}", what.capitalize(), name, symbol, interval, why
+        )
+        if what == "indicator":
+            todo = "fix the plugin and restart the analysis process"
+        else:
+            todo = f"fix the rule, then `qsuite ctl rule {symbol} {name} on`"
+        if self._ctx is not None:
+            self._ctx.publish(
+                topics.alert("warning"),
+                AlertRaised(
+                    ts_event=self._ctx.clock.time_ns(),
+                    severity="warning",
+                    kind=f"analysis.{what}_disabled",
+                    message=f"{what.capitalize()} {name} stopped for {symbol} {interval}: "
+                    f"{why}. The others keep running; {todo}.",
+                    symbol=symbol,
+                    details={"interval": interval, what: name, "reason": why},
+                ),
+            )
 
     def _flush(self) -> None:
         if self._flushing or not self._pending or self._ctx is None:

@@ -119,6 +119,7 @@ class SignalEngine:
         seen: SeenPredicate | None = None,
         stats: StatsRegistry = STATS,
         memory: int = DEFAULT_MEMORY,
+        on_failure: Callable[[str, str], None] | None = None,
     ) -> None:
         if memory < 1:
             raise ValueError(f"memory ({memory}) must be >= 1")
@@ -126,6 +127,9 @@ class SignalEngine:
         self.interval = interval
         self._bar_ns = interval_ns(interval)
         self._seen = seen
+        self.on_failure = on_failure
+        """Called with ``(rule, reason)`` when a rule is disabled by a failure (raise the
+        alert)."""
         self._stats = stats
         self._memory = memory
         self._recent: dict[SignalKey, None] = {}
@@ -321,6 +325,11 @@ class SignalEngine:
             self.symbol,
             self.interval,
         )
+        if self.on_failure is not None:
+            try:
+                self.on_failure(entry.rule.name, entry.reason)
+            except Exception:
+                self._log.exception("Cannot report the failure of rule {}", entry.rule.name)
 
     def _entry(self, name: str) -> _Entry:
         try:
