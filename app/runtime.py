@@ -27,6 +27,7 @@ from app.logs import configure_logging, current_level, set_level
 from app.metrics import start_metrics_server
 from app.settings import Settings
 from engine.bus import topics
+from engine.bus.channel import Channel, ChannelRole, MessageHandler, ZmqChannel
 from engine.bus.commands import (
     Command,
     GetStatus,
@@ -113,6 +114,7 @@ class ProcessRuntime:
             stats=stats,
         )
         self._subscriber: Subscriber | None = None
+        self._channels: list[ZmqChannel] = []
         self._journal = CommandJournal(settings.data_path / "journal" / process)
         self._control = ControlServer(
             self._ctx,
@@ -155,6 +157,29 @@ class ProcessRuntime:
         self._inbox.run_in_worker(fn, on_done)
 
     # --- built-in commands -------------------------------------------------------------
+    def open_channel(
+        self, name: str, role: ChannelRole, endpoint: str, on_message: MessageHandler, setting: str
+    ) -> Channel:
+        def guarded(peer: bytes, frames: list[bytes]) -> None:
+            try:
+                on_message(peer, frames)
+            except Exception:
+                self._errors.inc()
+                logger.opt(exception=True).error("Cannot handle a message on channel {}", name)
+
+        channel = ZmqChannel(
+            self._ctx,
+            name,
+            role,
+            endpoint,
+            guarded,
+            setting=setting,
+            max_message_bytes=self.settings.control.max_message_bytes,
+            stats=self.stats,
+        )
+        self._channels.append(channel)
+        return channel
+
     def _ping(self, _cmd: Ping) -> Result:
         uptime = (self.clock.time_ns() - self._started_at) / 1e9
         return Pong(process=self.process, pid=os.getpid(), version=__version__, uptime_s=uptime)
@@ -261,17 +286,25 @@ class ProcessRuntime:
         poller.register(self._control.socket, zmq.POLLIN)
         poller.register(self._inbox.fd, zmq.POLLIN)
         polled_sub: Subscriber | None = None
+        polled: dict[Any, ZmqChannel] = {}
         try:
             while not self._stopping:
                 if self._subscriber is not None and polled_sub is None:
                     polled_sub = self._subscriber
                     poller.register(polled_sub.socket, zmq.POLLIN)
+                if len(polled) != len(self._channels):
+                    for channel in self._channels[len(polled) :]:
+                        polled[channel.socket] = channel
+                        poller.register(channel.socket, zmq.POLLIN)
                 wait_s = self._timers[0].due - self.clock.monotonic() if self._timers else 0.1
                 ready = dict(poller.poll(int(min(max(wait_s, 0.0), 0.1) * 1000)))
                 if self._control.socket in ready:
                     self._control.handle_ready()
                 if polled_sub is not None and polled_sub.socket in ready:
                     polled_sub.handle_ready(self._dispatch)
+                for sock, channel in polled.items():
+                    if sock in ready:
+                        channel.handle_ready()
                 if self._inbox.fd in ready:
                     self._inbox.drain()
                 self._run_timers()
@@ -285,6 +318,8 @@ class ProcessRuntime:
             self.service.stop()
         except Exception:
             logger.opt(exception=True).error("Service {} failed to stop cleanly", self.process)
+        for channel in self._channels:
+            channel.close()
         self._control.close()
         self._journal.close()
         if self._subscriber is not None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Literal, Protocol, TypeVar
 
+from engine.bus.channel import Channel, ChannelRole, MessageHandler
 from engine.bus.commands import Command, Result
 from engine.bus.events import Event
 from engine.clock import Clock
@@ -45,6 +46,12 @@ class ServiceContext(Protocol):
 
     def run_in_worker(self, fn: Callable[[], T], on_done: Callable[[Future[T]], object]) -> None:
         """Run blocking ``fn`` in a worker thread; ``on_done(future)`` runs on the loop."""
+
+    def open_channel(
+        self, name: str, role: ChannelRole, endpoint: str, on_message: MessageHandler, setting: str
+    ) -> Channel:
+        """A point-to-point channel polled on the process loop (see
+        :mod:`engine.bus.channel`); ``setting`` names the endpoint's key for errors."""
 
 
 class Service(Protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
@@ -25,8 +26,15 @@ class FakeContext:
     ``hold_workers`` so a test can complete them later with :meth:`finish_workers`).
     """
 
-    def __init__(self, process: str = "test", clock: FakeClock | None = None) -> None:
+    def __init__(
+        self,
+        process: str = "test",
+        clock: FakeClock | None = None,
+        network: FakeNetwork | None = None,
+    ) -> None:
         self.process = process
+        self.network = network or FakeNetwork()
+        """Where this context's channels meet others' (share one between contexts)."""
         self.clock = clock or FakeClock()
         self.stats = StatsRegistry()
         self.published: list[tuple[str, Event]] = []
@@ -69,6 +77,16 @@ class FakeContext:
             return
         on_done(_run(fn))
 
+    def open_channel(
+        self,
+        name: str,
+        role: str,
+        endpoint: str,
+        on_message: Callable[[bytes, list[bytes]], None],
+        setting: str,
+    ) -> FakeChannel:
+        return self.network.open(self.process, role, endpoint, on_message)
+
     # --- driving -----------------------------------------------------------------------
     def send(self, command: Command) -> Result:
         return self.commands[type(command)](command)
@@ -97,6 +115,79 @@ class FakeContext:
 
     def events(self, kind: type[Event]) -> list[Any]:
         return [e for _, e in self.published if isinstance(e, kind)]
+
+
+class FakeChannel:
+    """One end of an in-memory channel; messages wait in the network until it runs."""
+
+    def __init__(
+        self,
+        network: FakeNetwork,
+        peer_id: bytes,
+        role: str,
+        endpoint: str,
+        on_message: Callable[[bytes, list[bytes]], None],
+    ) -> None:
+        self.network = network
+        self.peer_id = peer_id
+        self.role = role
+        self.endpoint = endpoint
+        self.on_message = on_message
+        self.closed = False
+
+    def send(self, frames: list[bytes], peer: bytes = b"") -> bool:
+        return self.network.send(self, list(frames), peer)
+
+
+class FakeNetwork:
+    """Links the channels of fake contexts: ``serve`` ends by endpoint, ``connect`` ends
+    by a peer id. :meth:`run` delivers what was sent, in order, until quiet; a channel
+    marked ``closed`` (a dead process) receives nothing and its sends are dropped."""
+
+    def __init__(self) -> None:
+        self.servers: dict[str, FakeChannel] = {}
+        self.clients: dict[bytes, FakeChannel] = {}
+        self.pending: deque[tuple[FakeChannel, bytes, list[bytes]]] = deque()
+
+    def open(
+        self,
+        process: str,
+        role: str,
+        endpoint: str,
+        on_message: Callable[[bytes, list[bytes]], None],
+    ) -> FakeChannel:
+        peer_id = f"{process}-{len(self.clients) + len(self.servers)}".encode()
+        channel = FakeChannel(self, peer_id, role, endpoint, on_message)
+        if role == "serve":
+            self.servers[endpoint] = channel
+        else:
+            self.clients[peer_id] = channel
+        return channel
+
+    def send(self, sender: FakeChannel, frames: list[bytes], peer: bytes) -> bool:
+        if sender.closed:
+            return False
+        if sender.role == "serve":
+            target = self.clients.get(peer)
+            if target is None or target.closed:
+                return False
+            self.pending.append((target, b"", frames))
+            return True
+        server = self.servers.get(sender.endpoint)
+        if server is None or server.closed:
+            return False
+        self.pending.append((server, sender.peer_id, frames))
+        return True
+
+    def run(self, limit: int = 100_000) -> int:
+        """Deliver until nothing is pending; returns how many messages were delivered."""
+        delivered = 0
+        while self.pending and delivered < limit:
+            target, peer, frames = self.pending.popleft()
+            if not target.closed:
+                target.on_message(peer, frames)
+                delivered += 1
+        return delivered
 
 
 def _run(fn: Callable[[], T]) -> Future[T]:
