@@ -7,6 +7,8 @@ names the dotted key and what is allowed.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import os
 import re
 import tomllib
@@ -147,6 +149,28 @@ class AnalysisSettings(_Section, frozen=True):
     preview_interval_s: Annotated[float, msgspec.Meta(ge=0.0)]
 
 
+class VenueSettings(_Section, frozen=True):
+    name: Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9_]{1,16}$")]
+    order_entry: Endpoint
+    self_match: Literal["cancel_newest", "cancel_oldest", "cancel_both"]
+    tick_size: Decimal
+    lot_size: Decimal
+    base_liquidity: PositiveFloat
+    volatility: PositiveFloat
+    levels: Annotated[int, msgspec.Meta(ge=1, le=50)]
+    level_spacing_ticks: Annotated[int, msgspec.Meta(ge=1)]
+    refill_s: Annotated[float, msgspec.Meta(ge=0)]
+    book_depth: Annotated[int, msgspec.Meta(ge=1, le=100)]
+    snapshot_interval_s: PositiveFloat
+    flow: bool
+
+    def __post_init__(self) -> None:
+        for key in ("tick_size", "lot_size"):
+            value = getattr(self, key)
+            if not value.is_finite() or value <= 0:
+                raise ValueError(f"venue.{key} must be a positive decimal, got {value}")
+
+
 class UiSettings(_Section, frozen=True):
     host: str
     port: Port
@@ -166,6 +190,7 @@ class Settings(_Section, frozen=True):
     feed: FeedSettings
     sync: SyncSettings
     analysis: AnalysisSettings
+    venue: VenueSettings
     ui: UiSettings
 
     @property

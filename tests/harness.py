@@ -78,6 +78,7 @@ class Sandbox:
             # offline and deterministic unless a test asks for a live source
             "feed": {"source": "synthetic", "watchlist": ["AAA", "BBB.L"], "tick_interval_s": 0.5},
             "sync": {"backfill_on_start": False},
+            "venue": {"order_entry": ipc("orders")},
         }
         for section, body in (extra or {}).items():
             tree.setdefault(section, {}).update(body)

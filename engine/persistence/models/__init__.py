@@ -37,6 +37,12 @@ from engine.persistence.models.trading import (
     Order,
     Position,
 )
+from engine.persistence.models.venue import (
+    VENUE_ORDER_STATUSES,
+    VenueClientId,
+    VenueExecution,
+    VenueOrder,
+)
 
 __all__ = [
     "ALERT_SEVERITIES",
@@ -51,6 +57,7 @@ __all__ = [
     "ROLES",
     "SIDES",
     "TIMES_IN_FORCE",
+    "VENUE_ORDER_STATUSES",
     "Alert",
     "AlgoExecution",
     "AlgoOrder",
@@ -74,4 +81,7 @@ __all__ = [
     "SimulatedInstrument",
     "User",
     "UtcDateTime",
+    "VenueClientId",
+    "VenueExecution",
+    "VenueOrder",
 ]

@@ -24,7 +24,8 @@ def test_metadata_when_loaded_then_covers_the_whole_domain() -> None:
         "exchanges", "industries", "instruments", "bars", "fundamentals", "indicator_values",
         "signals", "ingestion_log", "orders", "fills", "positions", "algo_orders",
         "algo_executions", "custom_strategies", "simulated_instruments", "risk_profiles",
-        "compliance_rules", "alerts", "users", "audit_log",
+        "compliance_rules", "alerts", "users", "audit_log", "venue_orders", "venue_client_ids",
+        "venue_executions",
     }  # fmt: skip
 
 
