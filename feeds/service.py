@@ -51,6 +51,8 @@ from feeds.synthetic import SyntheticMarket
 
 #: How many bar intervals of history a live poll asks for (catches up short outages).
 POLL_LOOKBACK_BARS = 5
+STATE_INTERVAL_S = 10.0
+"""How often the feed re-announces its state (FeedStateChanged) for late joiners."""
 #: Bars handed to the loop at once when a replay runs at full speed.
 REPLAY_BATCH = 20_000
 #: How much synthetic history a symbol gets when the simulated market starts without it.
@@ -115,6 +117,7 @@ class FeedService:
             ctx.call_every(self.settings.poll_interval_s, self._poll, "feed-poll")
             self._poll()
         self._publish_state()
+        ctx.call_every(STATE_INTERVAL_S, self._publish_state, "feed-state")
 
     def health(self) -> tuple[HealthStatus, str]:
         if self.source is None or self.mode == "live":
@@ -148,6 +151,7 @@ class FeedService:
         self._log.bind(command_id=cmd.command_id).info(
             "Scenario {} → {} by {}", previous, cmd.scenario, cmd.actor or "unknown"
         )
+        self._publish_state()
         return ScenarioSet(
             previous=previous, current=cmd.scenario, applied_at=self._ctx.clock.time_ns()
         )
@@ -344,5 +348,6 @@ class FeedService:
                 mode=self.mode,
                 breaker=self.breaker.state,
                 reason=self.reason,
+                scenario=self.market.scenario,
             ),
         )

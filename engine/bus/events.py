@@ -152,7 +152,8 @@ BreakerState = Literal["closed", "open", "half_open"]
 
 
 class FeedStateChanged(Event, frozen=True, kw_only=True, tag="FeedStateChanged.v1"):
-    """A market-data source changed mode or breaker state (``md.feed.<feed>``)."""
+    """A market-data source changed mode, breaker state or scenario (``md.feed.<feed>``);
+    also re-announced every 10 s for late joiners."""
 
     feed: str
     """The data source (``yahoo`` …); the header's ``source`` is the publishing process."""
@@ -160,6 +161,9 @@ class FeedStateChanged(Event, frozen=True, kw_only=True, tag="FeedStateChanged.v
     breaker: BreakerState
     reason: str = ""
     """Why, in words for the operator (e.g. "Yahoo unreachable: timeout; serving simulated")."""
+    scenario: str = ""
+    """The synthetic market's scenario (``calm``, ``flash_crash`` …); the simulated venue
+    follows it."""
 
 
 class BackfillCompleted(Event, frozen=True, kw_only=True, tag="BackfillCompleted.v1"):
