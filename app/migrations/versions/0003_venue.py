@@ -1,4 +1,5 @@
-"""The simulated venue's own records: client orders, every client order id, executions.
+"""The simulated venue's own records (client orders, every client order id, executions);
+orders remember the id they had before a replace; positions keep their exact cost basis.
 
 Revision ID: 0003
 Revises: 0002
@@ -17,6 +18,16 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("orders") as batch:
+        batch.add_column(sa.Column("orig_client_order_id", sa.String(length=64), nullable=True))
+        batch.create_index(batch.f("ix_orders_orig_client_order_id"), ["orig_client_order_id"])
+        batch.create_index(batch.f("ix_orders_venue_order_id"), ["venue_order_id"])
+    with op.batch_alter_table("positions") as batch:
+        batch.add_column(
+            sa.Column(
+                "cost_basis", sa.Numeric(precision=28, scale=10), server_default="0", nullable=False
+            )
+        )
     op.create_table(
         "venue_client_ids",
         sa.Column("account", sa.String(length=32), nullable=False),
@@ -91,6 +102,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("positions") as batch:
+        batch.drop_column("cost_basis")
+    with op.batch_alter_table("orders") as batch:
+        batch.drop_index(batch.f("ix_orders_venue_order_id"))
+        batch.drop_index(batch.f("ix_orders_orig_client_order_id"))
+        batch.drop_column("orig_client_order_id")
     with op.batch_alter_table("venue_orders", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_venue_orders_status_symbol"))
 

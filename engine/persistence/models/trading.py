@@ -40,7 +40,9 @@ class Order(Base):
     id: Mapped[BigPK]
     client_order_id: Mapped[str] = mapped_column(String(64), unique=True)
     """Deterministic id; the venue deduplicates on it, so a resend never doubles."""
-    venue_order_id: Mapped[str | None] = mapped_column(String(64))
+    orig_client_order_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    """The id it had before its last replace (a replace gives an order a new id)."""
+    venue_order_id: Mapped[str | None] = mapped_column(String(64), index=True)
     account: Mapped[Account]
     symbol: Mapped[Symbol]
     side: Mapped[str] = mapped_column(String(4))
@@ -97,4 +99,7 @@ class Position(Base):
     qty: Mapped[Decimal] = mapped_column(default=Decimal(0), server_default="0")
     avg_price: Mapped[Decimal] = mapped_column(default=Decimal(0), server_default="0")
     realized_pnl: Mapped[Decimal] = mapped_column(default=Decimal(0), server_default="0")
+    cost_basis: Mapped[Decimal] = mapped_column(default=Decimal(0), server_default="0")
+    """Exact signed cost of the open quantity (``avg_price`` is it divided by ``qty``,
+    rounded)."""
     ts_updated: Mapped[Nanos]
