@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
@@ -45,6 +46,15 @@ from engine.bus.commands.market import (
     ListInstruments,
     SetScenario,
 )
+from engine.bus.commands.orders import (
+    GetPositions,
+    ListOrders,
+    OrderList,
+    PositionList,
+    RequestCancel,
+    RequestReplace,
+    SubmitOrder,
+)
 from engine.intervals import INTERVAL_SECONDS
 
 LEVELS = ["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"]
@@ -74,6 +84,14 @@ def utc_ns(text: str) -> int:
     return int(moment.timestamp() * 1_000_000_000)
 
 
+def decimal(text: str) -> Decimal:
+    """A quantity or price as typed (exact; the engine checks its range)."""
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number like 100 or 12.5") from None
+
+
 def _arg(*names: str, **kwargs: Any) -> Arg:
     return names, kwargs
 
@@ -88,6 +106,77 @@ class Verb:
     build: Callable[[argparse.Namespace], tuple[Command, str | None]]
     """The command and, for commands every process serves, which process."""
     args: list[Arg] = field(default_factory=list)
+    actions: dict[str, Verb] = field(default_factory=dict)
+    """Sub-verbs (``ctl order submit …``), each with its own arguments and command."""
+
+
+def _group(help: str, actions: dict[str, Verb]) -> Verb:
+    """A verb whose sub-verb (``args.action``) builds the command."""
+    return Verb(help, lambda a: actions[a.action].build(a), actions=actions)
+
+
+ORDER_ACTIONS: dict[str, Verb] = {
+    "submit": Verb(
+        "send a new order to the venue (operator)",
+        lambda a: (
+            SubmitOrder(
+                account=a.account,
+                symbol=a.symbol,
+                side=a.side,
+                qty=a.qty,
+                price=a.price,
+                order_type=a.type,
+                tif=a.tif,
+                client_order_id=a.id,
+                command_id=a.command_id,
+            ),
+            None,
+        ),
+        [
+            _arg("account"),
+            _arg("symbol"),
+            _arg("side", choices=["buy", "sell"]),
+            _arg("qty", type=decimal),
+            _arg("--price", type=decimal, help="limit price (required for a limit order)"),
+            _arg("--type", choices=["limit", "market"], default="limit"),
+            _arg("--tif", choices=["day", "gtc", "ioc", "fok"], default="day"),
+            _arg("--id", default="", help="client_order_id (default: man-<command id>)"),
+            COMMAND_ID,
+        ],
+    ),
+    "cancel": Verb(
+        "cancel an open order (operator)",
+        lambda a: (RequestCancel(client_order_id=a.client_order_id, command_id=a.command_id), None),
+        [_arg("client_order_id"), COMMAND_ID],
+    ),
+    "replace": Verb(
+        "change an open order's quantity and/or price (operator)",
+        lambda a: (
+            RequestReplace(
+                client_order_id=a.client_order_id,
+                qty=a.qty,
+                price=a.price,
+                command_id=a.command_id,
+            ),
+            None,
+        ),
+        [
+            _arg("client_order_id"),
+            _arg("--qty", type=decimal, required=True, help="new total quantity"),
+            _arg("--price", type=decimal, help="new limit price (default: unchanged)"),
+            COMMAND_ID,
+        ],
+    ),
+    "list": Verb(
+        "orders of the order manager, newest first",
+        lambda a: (ListOrders(account=a.account, open_only=not a.all, limit=a.limit), None),
+        [
+            _arg("--account"),
+            _arg("--all", action="store_true", help="ended orders too (default: open ones)"),
+            _arg("--limit", type=int, default=50),
+        ],
+    ),
+}
 
 
 VERBS: dict[str, Verb] = {
@@ -229,6 +318,12 @@ VERBS: dict[str, Verb] = {
         ),
         [_arg("symbol"), _arg("rule"), _arg("state", choices=["on", "off"]), COMMAND_ID],
     ),
+    "order": _group("orders: submit, cancel, replace, list", ORDER_ACTIONS),
+    "positions": Verb(
+        "positions with realized and unrealized P&L",
+        lambda a: (GetPositions(account=a.account), None),
+        [_arg("--account")],
+    ),
 }
 
 
@@ -236,10 +331,19 @@ def add_parser(sub: Any) -> None:
     ctl = sub.add_parser("ctl", help="send a control command to the running engine")
     verbs = ctl.add_subparsers(dest="verb", required=True)
     for name, verb in VERBS.items():
-        parser = verbs.add_parser(name, help=verb.help)
-        parser.add_argument("--json", action="store_true", help="print the reply as JSON")
-        for names, kwargs in verb.args:
-            parser.add_argument(*names, **kwargs)
+        _add_verb(verbs, name, verb)
+
+
+def _add_verb(sub: Any, name: str, verb: Verb) -> None:
+    parser = sub.add_parser(name, help=verb.help)
+    if verb.actions:
+        actions = parser.add_subparsers(dest="action", required=True)
+        for action, sub_verb in verb.actions.items():
+            _add_verb(actions, action, sub_verb)
+        return
+    parser.add_argument("--json", action="store_true", help="print the reply as JSON")
+    for names, kwargs in verb.args:
+        parser.add_argument(*names, **kwargs)
 
 
 def _table(rows: list[dict[str, Any]]) -> None:
@@ -309,6 +413,44 @@ def render(result: Result) -> None:
             )
         for key, why in result.disabled.items():
             print(f"disabled {key}: {why}")
+        return
+    if isinstance(result, OrderList):
+        _table(
+            [
+                {
+                    "id": o.client_order_id,
+                    "account": o.account,
+                    "symbol": o.symbol,
+                    "side": o.side,
+                    "type": o.order_type,
+                    "tif": o.tif,
+                    "qty": o.qty,
+                    "price": o.price,
+                    "filled": o.filled_qty,
+                    "avg": o.avg_price,
+                    "status": o.status.upper(),
+                    "reason": o.reason or None,
+                    "updated": _time(o.ts_updated),
+                }
+                for o in result.orders
+            ]
+        )
+        return
+    if isinstance(result, PositionList):
+        _table(
+            [
+                {
+                    "account": p.account,
+                    "symbol": p.symbol,
+                    "qty": p.qty,
+                    "avg price": p.avg_price,
+                    "mark": p.mark_price,
+                    "unrealized": p.unrealized_pnl,
+                    "realized": p.realized_pnl,
+                }
+                for p in result.positions
+            ]
+        )
         return
     data = msgspec.to_builtins(result)
     data.pop("type", None)

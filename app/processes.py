@@ -49,10 +49,7 @@ class SlotService:
         pass
 
 
-SLOT_PURPOSES = {
-    "execution": "orders, algorithms and the risk gate",
-    "venue": "simulated venue (matching engine)",
-}
+SLOT_PURPOSES: dict[str, str] = {}
 
 
 def build_service(name: str, settings: Settings) -> object:
@@ -67,6 +64,15 @@ def build_service(name: str, settings: Settings) -> object:
         from app.analysis import build_analysis
 
         return build_analysis(settings)
+    if name == "execution":
+        from app.execution import build_execution
+
+        return build_execution(settings)
+    if name == "venue":
+        from app import database
+        from engine.venue.service import VenueService
+
+        return VenueService(settings.venue, engine=database.open_database(settings))
     if name == "scheduler":
         from app.market import build_scheduler
 

@@ -7,11 +7,10 @@ names the dotted key and what is allowed.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import os
 import re
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -171,6 +170,24 @@ class VenueSettings(_Section, frozen=True):
                 raise ValueError(f"venue.{key} must be a positive decimal, got {value}")
 
 
+class ExecutionSettings(_Section, frozen=True):
+    session: Annotated[str, msgspec.Meta(pattern=r"^\S{1,64}$")]
+    """The order manager's session name at the venue (reports of its orders go to it)."""
+    logon_retry_s: PositiveFloat
+    """How often ``Logon`` is sent again until the venue answers ``LoggedOn``."""
+    heartbeat_s: PositiveFloat
+    """After this long without a word from the venue, ask it for an (empty) status."""
+    timeout_s: PositiveFloat
+    """Nothing heard from the venue for this long: not connected; log on again."""
+    reconcile_interval_s: Annotated[float, msgspec.Meta(ge=0)]
+    """Reconcile the open orders with the venue this often; 0: only after a logon, a
+    venue restart, a sequence gap or a report that does not add up."""
+
+    def __post_init__(self) -> None:
+        if self.timeout_s <= self.heartbeat_s:
+            raise ValueError("execution.timeout_s must be larger than execution.heartbeat_s")
+
+
 class UiSettings(_Section, frozen=True):
     host: str
     port: Port
@@ -191,6 +208,7 @@ class Settings(_Section, frozen=True):
     sync: SyncSettings
     analysis: AnalysisSettings
     venue: VenueSettings
+    execution: ExecutionSettings
     ui: UiSettings
 
     @property

@@ -7,8 +7,9 @@ Write side — every method is one transaction:
   reconciles it (the venue deduplicates a resend on ``client_order_id``). Recording the
   same intent again is a no-op.
 - :meth:`OrderLedger.apply` applies one execution report: it loads the order (by the
-  report's ids, else by ``venue_order_id``, which survives replaces) with its applied
-  ``exec_ids``, runs :mod:`engine.orders.lifecycle`, and writes only an ``applied``
+  report's ids — its current id or the id it had before its last replace, stored in
+  ``orig_client_order_id`` — else by ``venue_order_id``, which survives replaces) with its
+  applied ``exec_ids``, runs :mod:`engine.orders.lifecycle`, and writes only an ``applied``
   transition. A fill is inserted, the order updated and the position moved in the same
   transaction; the fill is checked first (``venue_exec_id`` is unique) and inserted under
   a savepoint, so a replayed fill — also one that loses a race to the unique index — is
@@ -18,11 +19,16 @@ Write side — every method is one transaction:
 
 Read side, to restore after a restart: :meth:`~OrderLedger.open_orders` (with their
 ``exec_ids`` and exact notional rebuilt from the fills), :meth:`~OrderLedger.order`,
+:meth:`~OrderLedger.find_order`, :meth:`~OrderLedger.orders`,
 :meth:`~OrderLedger.exec_ids`, :meth:`~OrderLedger.positions`.
 
 On SQLite the write transactions begin ``IMMEDIATE`` (they read, then write). Positions
-are stored with their average price; the ledger keeps the exact cost basis of the
-positions it wrote in memory and uses it while the stored row still agrees with it (see
+are stored with their average price and their signed cost basis (``cost_basis``,
+quantized to the column's 1e-10), and restored from the cost basis, so a restarted
+ledger realizes P&L on the same cost as the one that wrote it (a row written before the
+column existed holds 0 there and is restored from its average price). The ledger also
+keeps the exact cost basis of the positions it wrote in memory and uses it while the
+stored row still agrees with it: SQLite stores ``Numeric`` as a 64-bit float (see
 :mod:`engine.orders.positions` for the precision this buys).
 """
 
@@ -34,7 +40,7 @@ from decimal import Decimal, localcontext
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Engine, Row, Table, exists, select, update
+from sqlalchemy import Connection, Engine, Row, Table, exists, or_, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -134,6 +140,36 @@ class OrderLedger:
             ).first()
             return None if row is None else _load_state(conn, row)
 
+    def find_order(self, client_order_id: str) -> OrderState | None:
+        """The order whose current id is ``client_order_id``, else the one that had it
+        before its last replace (what an operator may still call it)."""
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(_ORDERS).where(_ORDERS.c.client_order_id == client_order_id)
+            ).first()
+            if row is None:
+                row = conn.execute(
+                    select(_ORDERS)
+                    .where(_ORDERS.c.orig_client_order_id == client_order_id)
+                    .order_by(_ORDERS.c.id.desc())
+                    .limit(1)
+                ).first()
+            return None if row is None else _load_state(conn, row)
+
+    def orders(
+        self, account: str | None = None, *, open_only: bool = False, limit: int = 100
+    ) -> list[OrderState]:
+        """The newest ``limit`` orders (open ones only with ``open_only``), newest first."""
+        query = select(_ORDERS)
+        if open_only:
+            query = query.where(_ORDERS.c.status.in_(sorted(OPEN_STATUSES)))
+        if account is not None:
+            query = query.where(_ORDERS.c.account == account)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query.order_by(_ORDERS.c.id.desc()).limit(limit)).all()
+            fills = _fills_of(conn, [row.id for row in rows])
+        return [_state(row, fills.get(row.id, ())) for row in rows]
+
     def open_orders(self, account: str | None = None) -> list[OrderState]:
         """Orders still open (``pending_new``, ``accepted``, ``partially_filled``), oldest
         first, each with its applied ``exec_ids``: what to reconcile after a restart."""
@@ -223,7 +259,8 @@ class OrderLedger:
 
 def _find_order(conn: Connection, report: ExecutionReport) -> Row[Any] | None:
     """The order a report is about, locked for the transaction: by the ids it names
-    (in order of preference), else by its venue order id."""
+    (in order of preference; an order's current id before the id it had before its last
+    replace), else by its venue order id."""
     ids: list[str]
     if isinstance(report, OrderRejected):
         ids = [report.client_order_id if report.request == "new" else report.orig_client_order_id]
@@ -232,12 +269,19 @@ def _find_order(conn: Connection, report: ExecutionReport) -> Row[Any] | None:
     else:
         ids = [report.client_order_id]
     rows = conn.execute(
-        select(_ORDERS).where(_ORDERS.c.client_order_id.in_(ids)).with_for_update()
+        select(_ORDERS)
+        .where(or_(_ORDERS.c.client_order_id.in_(ids), _ORDERS.c.orig_client_order_id.in_(ids)))
+        .order_by(_ORDERS.c.id)
+        .with_for_update()
     ).all()
     by_id = {row.client_order_id: row for row in rows}
+    by_orig = {row.orig_client_order_id: row for row in rows if row.orig_client_order_id}
     for client_order_id in ids:
         if client_order_id in by_id:
             return by_id[client_order_id]
+    for client_order_id in ids:
+        if client_order_id in by_orig:
+            return by_orig[client_order_id]
     venue_order_id = getattr(report, "venue_order_id", "")
     if not venue_order_id:
         return None
@@ -289,6 +333,7 @@ def _write_position(conn: Connection, position: Position) -> None:
         "qty": position.qty,
         "avg_price": position.avg_price,
         "realized_pnl": position.realized_pnl,
+        "cost_basis": quantize_price(position.cost),
         "ts_updated": position.ts_updated,
     }
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
@@ -309,23 +354,33 @@ def _load_position(conn: Connection, account: str, symbol: str, *, lock: bool) -
 
 
 def _position(row: Row[Any]) -> Position:
-    return Position.from_avg(
-        row.account,
-        row.symbol,
+    if row.qty and not row.cost_basis and row.avg_price:  # written before cost_basis existed
+        return Position.from_avg(
+            row.account,
+            row.symbol,
+            qty=row.qty,
+            avg_price=row.avg_price,
+            realized_pnl=row.realized_pnl,
+            ts_updated=row.ts_updated,
+        )
+    return Position(
+        account=row.account,
+        symbol=row.symbol,
         qty=row.qty,
-        avg_price=row.avg_price,
+        cost=row.cost_basis if row.qty else ZERO,
         realized_pnl=row.realized_pnl,
         ts_updated=row.ts_updated,
     )
 
 
 def _stored_form(position: Position) -> tuple[Decimal, Decimal, Decimal]:
-    return position.qty, position.avg_price, quantize_price(position.realized_pnl)
+    return position.qty, quantize_price(position.cost), quantize_price(position.realized_pnl)
 
 
 def _order_values(order: OrderState) -> dict[str, Any]:
     return {
         "client_order_id": order.client_order_id,
+        "orig_client_order_id": order.orig_client_order_id or None,
         "venue_order_id": order.venue_order_id or None,
         "account": order.account,
         "symbol": order.symbol,
@@ -384,6 +439,7 @@ def _state(row: Row[Any], fills: Sequence[_FillRow]) -> OrderState:
             "notional": notional,
             "reject_reason": row.reject_reason,
             "algo_id": row.algo_id,
+            "orig_client_order_id": row.orig_client_order_id or "",
             "exec_ids": frozenset(exec_id for exec_id, _, _ in fills),
             "ts_created": row.ts_created,
             "ts_updated": row.ts_updated,

@@ -15,6 +15,7 @@ from engine.bus.events import (
     OrderAccepted,
     OrderCancelled,
     OrderFilled,
+    OrderRejected,
     OrderReplaced,
     Side,
 )
@@ -363,3 +364,95 @@ def test_apply_plan_when_applied_twice_then_same_as_once(migrated: Engine) -> No
     assert (ledger.order("f1").status, ledger.order("l1").status) == ("filled", "expired")  # type: ignore[union-attr]
     assert stored(ledger.position("acc", "AAPL")) == (12, D("100.3333333333"), 0)
     assert reconcile(ledger.open_orders(), answer, ts=T0 + 60).reports() == []
+
+
+def test_ledger_when_restarted_after_replace_then_old_id_still_finds_the_order(
+    migrated: Engine,
+) -> None:
+    ledger = OrderLedger(migrated)
+    intent = order("c1")
+    ledger.record_intent(intent)
+    ledger.apply(accepted(intent, "v1"))
+    replace = OrderReplaced(
+        ts_event=T0 + 3,
+        venue="sim",
+        account="acc",
+        client_order_id="c1-r1",
+        orig_client_order_id="c1",
+        venue_order_id="v1",
+        symbol="AAPL",
+        qty=D(8),
+        price=D("99.5"),
+        leaves_qty=D(8),
+        priority_kept=False,
+    )
+    ledger.apply(replace)
+
+    restarted = OrderLedger(migrated)
+
+    (current,) = restarted.open_orders()
+    assert (current.client_order_id, current.orig_client_order_id) == ("c1-r1", "c1")
+    assert restarted.find_order("c1") == current == restarted.find_order("c1-r1")
+    assert restarted.order("c1") is None and restarted.find_order("zz") is None
+    assert restarted.apply(replace).result == "ignored"  # the link survived the restart
+    refused_cancel = OrderRejected(
+        ts_event=T0 + 4,
+        venue="sim",
+        account="acc",
+        client_order_id="c1-c1",
+        symbol="AAPL",
+        request="cancel",
+        orig_client_order_id="c1",  # sent before the replace was known
+        reason="unknown_order",
+    )
+    assert (restarted.apply(refused_cancel).result, restarted.apply(refused_cancel).reason) == (
+        "ignored",
+        "request_rejected",
+    )
+    old_name = fill(intent, "e1", "2", "99.5", "2", vid="")  # names c1, no venue id
+    assert restarted.apply(old_name).result == "applied"
+    assert restarted.exec_ids("c1-r1") == {"e1"}
+    assert [o.client_order_id for o in restarted.orders()] == ["c1-r1"]
+    assert restarted.orders(open_only=True, account="nobody") == []
+
+
+def test_ledger_when_restarted_then_positions_keep_their_exact_cost_basis(
+    migrated: Engine,
+) -> None:
+    ledger = OrderLedger(migrated)
+    buy, sell = order("b1", "3"), order("s1", "3", side="sell")
+    for state, vid in ((buy, "v1"), (sell, "v2")):
+        ledger.record_intent(state)
+        ledger.apply(accepted(state, vid))
+    ledger.apply(fill(buy, "e1", "1", "100", "1", vid="v1"))
+    ledger.apply(fill(buy, "e2", "2", "100.01", "3", vid="v1"))
+
+    restarted = OrderLedger(migrated)  # no exact cost in memory: only the stored row
+
+    position = restarted.position("acc", "AAPL")
+    assert (position.qty, position.cost, position.avg_price) == (
+        3,
+        D("300.02"),
+        D("100.0066666667"),
+    )
+    assert position.unrealized(D(101)) == D("2.98")  # avg * qty would give 2.9799999999
+    closed = restarted.apply(fill(sell, "e3", "3", "101", "3", vid="v2"))
+    assert closed.position_changed is not None
+    assert closed.position_changed.realized_pnl == D("2.98")
+    assert stored(OrderLedger(migrated).position("acc", "AAPL")) == (0, 0, D("2.98"))
+
+
+def test_ledger_when_position_row_predates_cost_basis_then_restored_from_avg_price(
+    migrated: Engine,
+) -> None:
+    ledger = OrderLedger(migrated)
+    buy = order("b1", "3")
+    ledger.record_intent(buy)
+    ledger.apply(accepted(buy, "v1"))
+    ledger.apply(fill(buy, "e1", "3", "100.5", "3", vid="v1"))
+    with migrated.begin() as conn:  # as migration 0003 leaves an older row
+        conn.execute(PositionRow.__table__.update().values(cost_basis=D(0)))  # type: ignore[attr-defined]
+
+    position = OrderLedger(migrated).position("acc", "AAPL")
+
+    assert (position.qty, position.cost, position.avg_price) == (3, D("301.5"), D("100.5"))

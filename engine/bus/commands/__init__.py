@@ -24,7 +24,7 @@ from typing import Any, Union
 
 import msgspec
 
-from engine.bus.commands import analysis, jobs, market
+from engine.bus.commands import analysis, jobs, market, orders, venue
 from engine.bus.commands.base import ROLE_RANK, Command, Result, Role
 from engine.bus.commands.system import (
     GetHealth,
@@ -49,6 +49,8 @@ RESULT_TYPES: tuple[type[Result], ...] = (
     *market.RESULTS,
     *jobs.RESULTS,
     *analysis.RESULTS,
+    *venue.RESULTS,
+    *orders.RESULTS,
 )
 AnyResult = Union[RESULT_TYPES]  # type: ignore[valid-type]  # noqa: UP007
 
@@ -79,6 +81,8 @@ COMMAND_TYPES: tuple[type[Command], ...] = (
     *market.COMMANDS,
     *jobs.COMMANDS,
     *analysis.COMMANDS,
+    *venue.COMMANDS,
+    *orders.COMMANDS,
 )
 AnyCommand = Union[COMMAND_TYPES]  # type: ignore[valid-type]  # noqa: UP007
 

@@ -1,0 +1,11 @@
+"""Composition of the execution process: the order manager on the order ledger."""
+
+from __future__ import annotations
+
+from app import database
+from app.settings import Settings
+from engine.orders.service import OrderService
+
+
+def build_execution(settings: Settings) -> OrderService:
+    return OrderService(settings.execution, settings.venue, engine=database.open_database(settings))

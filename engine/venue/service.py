@@ -1,0 +1,522 @@
+"""The simulated venue process: order books behind the order-entry protocol.
+
+- **Order entry** (:mod:`engine.venue.protocol`): a ROUTER channel on
+  ``venue.order_entry``. A client logs on with its session name; its requests are
+  checked (known symbol, account, duplicate ids, price on the tick, quantity on the
+  lot) and applied to the symbol's :class:`~engine.venue.book.OrderBook`; every
+  execution report of an order goes to the session that entered it, numbered per
+  session (``seq``) within this run (``venue_epoch``).
+- **Write-ahead**: the client-facing reports of a request are stored
+  (:class:`~engine.venue.store.VenueStore`) before any is sent or published. After a
+  restart the books get their resting client orders back in time priority, and a
+  client reconciles with a ``StatusRequest``.
+- **Bus**: execution reports of client accounts on ``venue.order.<account>``, prints on
+  ``venue.trade.<symbol>``, L2 deltas on ``venue.book.<symbol>`` and a snapshot of every
+  book each ``snapshot_interval_s`` (``GetBook`` gives one to a late joiner).
+- **Liquidity** (:mod:`engine.venue.liquidity`): market makers follow ``md.quote``, the
+  flow replays ``md.trade``, and the scenario of ``md.feed`` scales them.
+- **Control**: ``GetBook``, ``GetVenueStatus``, ``SetHalt``.
+
+A request that cannot be decoded is counted (``qsuite_venue_requests_rejected_total``)
+and answered with ``OrderRejected(reason="malformed")`` when the peer is logged on;
+nothing a client sends stops the process.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from loguru import logger
+from sqlalchemy import Engine
+
+from app.settings import VenueSettings
+from engine.bus import topics
+from engine.bus.channel import Channel
+from engine.bus.commands.venue import (
+    BookSnapshot,
+    BookSummary,
+    GetBook,
+    GetVenueStatus,
+    HaltSet,
+    SetHalt,
+    VenueStatus,
+)
+from engine.bus.events import (
+    BookUpdated,
+    Event,
+    FeedStateChanged,
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+    OrderReplaced,
+    QuoteUpdated,
+    TradePrinted,
+    TradeReported,
+)
+from engine.errors import CommandError, ErrorCode
+from engine.service import HealthStatus, ServiceContext
+from engine.venue.book import OrderBook, OrderState
+from engine.venue.instrument import InstrumentSpec, Reason
+from engine.venue.liquidity import (
+    INTERNAL_ACCOUNTS,
+    Flow,
+    LiquidityParams,
+    MarketMaker,
+)
+from engine.venue.protocol import (
+    ENCODER,
+    REQUEST_DECODER,
+    CancelOrder,
+    LoggedOn,
+    Logon,
+    NewOrder,
+    ReplaceOrder,
+    Report,
+    SessionReport,
+    StatusReport,
+    StatusRequest,
+)
+from engine.venue.store import VenueStore
+
+_ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,31}$")
+_SYMBOL = re.compile(r"^[A-Za-z0-9.\-=^_]{1,32}$")
+_ID = re.compile(r"^\S{1,64}$")
+_ORDER_REPORTS = (OrderAccepted, OrderFilled, OrderCancelled, OrderReplaced)
+_CLIENT_REPORTS = (*_ORDER_REPORTS, OrderRejected)
+_KINDS: dict[type, str] = {NewOrder: "new", CancelOrder: "cancel", ReplaceOrder: "replace"}
+
+
+class _Session:
+    __slots__ = ("name", "peer", "seq")
+
+    def __init__(self, name: str, peer: bytes) -> None:
+        self.name = name
+        self.peer = peer
+        self.seq = 0
+
+
+class VenueService:
+    def __init__(self, settings: VenueSettings, *, engine: Engine) -> None:
+        self.settings = settings
+        self.store = VenueStore(engine)
+        self.engine = engine
+        self.epoch = secrets.token_hex(3)
+        self.books: dict[str, OrderBook] = {}
+        self.makers: dict[str, MarketMaker] = {}
+        self.flows: dict[str, Flow] = {}
+        self.scenario = "calm"
+        self._sessions: dict[str, _Session] = {}
+        self._peers: dict[bytes, _Session] = {}
+        self._owner: dict[str, str] = {}
+        """Venue order id → the session of a client order."""
+        self._ids: set[tuple[str, str]] = set()
+        self._channel: Channel | None = None
+        self._ctx: ServiceContext | None = None
+        self._log = logger.bind(component="venue")
+
+    # --- Service -----------------------------------------------------------------------
+    def start(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+        self._rejected = ctx.stats.counter(
+            "qsuite_venue_requests_rejected_total", "Order-entry requests refused", reason="any"
+        )
+        self._restore()
+        self._channel = ctx.open_channel(
+            "order_entry",
+            "serve",
+            self.settings.order_entry,
+            self._on_message,
+            "venue.order_entry",
+        )
+        ctx.subscribe(topics.QUOTES, self._on_quote)
+        ctx.subscribe(topics.FEED_STATES, self._on_feed_state)
+        if self.settings.flow:
+            ctx.subscribe(topics.TRADES, self._on_trade)
+        ctx.register_command(GetBook, self._get_book)
+        ctx.register_command(GetVenueStatus, self._status)
+        ctx.register_command(SetHalt, self._set_halt)
+        ctx.call_every(self.settings.snapshot_interval_s, self._snapshots, "venue-snapshots")
+        self._log.info(
+            "Venue {} (run {}) on {}: {} book(s), {} resting client order(s) restored",
+            self.settings.name,
+            self.epoch,
+            self._channel.endpoint,
+            len(self.books),
+            len(self._owner),
+        )
+
+    def health(self) -> tuple[HealthStatus, str]:
+        halted = [s for s, b in self.books.items() if b.halted]
+        if halted:
+            return "degraded", f"halted: {', '.join(sorted(halted))}"
+        return "up", f"{len(self.books)} book(s), {len(self._sessions)} session(s)"
+
+    def stop(self) -> None:
+        self.engine.dispose()
+
+    # --- books -------------------------------------------------------------------------
+    def book(self, symbol: str) -> OrderBook:
+        book = self.books.get(symbol)
+        if book is not None:
+            return book
+        s = self.settings
+        row = self.store.instrument(
+            symbol,
+            {
+                "tick_size": s.tick_size,
+                "lot_size": s.lot_size,
+                "base_liquidity": s.base_liquidity,
+                "volatility": s.volatility,
+            },
+        )
+        spec = InstrumentSpec(symbol, _decimal(row.tick_size), _decimal(row.lot_size))
+        book = OrderBook(
+            spec,
+            venue=s.name,
+            self_match_default=s.self_match,
+            deltas=True,
+            id_prefix=f"{symbol}-{self.epoch}",
+        )
+        size = max(1, int(Decimal(str(row.base_liquidity)) / spec.lot_size))
+        params = LiquidityParams(
+            levels=s.levels,
+            spacing_ticks=s.level_spacing_ticks,
+            size_lots=size,
+            refill_ns=int(s.refill_s * 1e9),
+        )
+        self.books[symbol] = book
+        self.makers[symbol] = MarketMaker(book, params, self.scenario)
+        self.flows[symbol] = Flow(book)
+        return book
+
+    def _restore(self) -> None:
+        rows, self._ids = self.store.load()
+        by_symbol: dict[str, list[Any]] = {}
+        for row in rows:
+            by_symbol.setdefault(row.symbol, []).append(row)
+        now = self._now()
+        for symbol, orders in by_symbol.items():
+            book = self.book(symbol)
+            states = []
+            for r in orders:
+                price = None if r.price is None else book.spec.price_ticks(_decimal(r.price))[0]
+                states.append(
+                    OrderState(
+                        account=r.account,
+                        client_order_id=r.client_order_id,
+                        venue_order_id=r.venue_order_id,
+                        side=r.side,
+                        order_type=r.order_type,
+                        tif=r.tif,
+                        price=price,
+                        qty=book.spec.qty_lots(_decimal(r.qty))[0],
+                        cum_qty=book.spec.qty_lots(_decimal(r.cum_qty))[0]
+                        if _decimal(r.cum_qty) > 0
+                        else 0,
+                        ts=r.ts_created,
+                    )
+                )
+                self._owner[r.venue_order_id] = r.session
+            for refused in book.restore(states, ts=now):
+                self._log.error("Cannot restore an order: {}", getattr(refused, "message", refused))
+
+    # --- order entry -------------------------------------------------------------------
+    def _on_message(self, peer: bytes, frames: list[bytes]) -> None:
+        session = self._peers.get(peer)
+        try:
+            if len(frames) != 1:
+                raise ValueError(f"{len(frames)} frames, expected 1")
+            request = REQUEST_DECODER.decode(frames[0])
+        except Exception as exc:
+            self._rejected.inc()
+            self._log.warning("Cannot decode an order-entry request: {}", exc)
+            if session is not None:
+                self._send(session, self._refusal("", "", "", "new", "malformed", str(exc)))
+            return
+        if isinstance(request, Logon):
+            self._logon(peer, request)
+            return
+        if session is None:
+            self._rejected.inc()
+            body = self._refusal(
+                getattr(request, "account", ""),
+                getattr(request, "client_order_id", ""),
+                getattr(request, "symbol", ""),
+                "new",
+                "not_logged_on",
+                "Log on (Logon) before sending requests",
+            )
+            self._send(_Session("", peer), body)
+            return
+        if isinstance(request, StatusRequest):
+            self._answer_status(session, request)
+            return
+        events = self._apply(session, request)
+        self._dispatch(events, session.name)
+
+    def _logon(self, peer: bytes, request: Logon) -> None:
+        if not _ID.match(request.session):
+            self._send(_Session("", peer), self._refusal("", "", "", "new", "bad_session", ""))
+            return
+        session = self._sessions.get(request.session)
+        if session is None:
+            session = self._sessions[request.session] = _Session(request.session, peer)
+        elif session.peer != peer:
+            self._peers.pop(session.peer, None)
+            session.peer = peer
+        self._peers[peer] = session
+        self._log.info("Session {} logged on", request.session)
+        self._send(session, LoggedOn(session=request.session, venue=self.settings.name))
+
+    def _apply(self, session: _Session, request: Any) -> list[Event]:
+        ts = self._now()
+        account, cid = request.account, request.client_order_id
+        kind = _KINDS[type(request)]
+        orig = getattr(request, "orig_client_order_id", "")
+        problem = self._request_problem(request)
+        if problem:
+            return [self._refusal(account, cid, request.symbol, kind, problem[0], problem[1], orig)]
+        book = self.book(request.symbol)
+        spec = book.spec
+        if isinstance(request, CancelOrder):
+            return book.cancel(account, orig, client_order_id=cid, ts=ts)
+        lots, why = spec.qty_lots(request.qty)
+        price: int | None = None
+        if not why and request.price is not None:
+            price, why = spec.price_ticks(request.price)
+        if why:
+            message = f"{request.symbol}: tick {spec.tick_size}, lot {spec.lot_size}"
+            return [self._refusal(account, cid, request.symbol, kind, why, message, orig)]
+        if isinstance(request, ReplaceOrder):
+            events = book.replace(account, orig, cid, lots, price, ts=ts)
+        else:
+            events = book.submit(
+                account,
+                cid,
+                request.side,
+                lots,
+                price,
+                order_type=request.order_type,
+                tif=request.tif,
+                ts=ts,
+            )
+        for event in events:
+            if isinstance(event, OrderAccepted) and event.client_order_id == cid:
+                self._owner[event.venue_order_id] = session.name
+        return events
+
+    def _request_problem(self, request: Any) -> tuple[str, str] | None:
+        account, cid = request.account, request.client_order_id
+        if not _ACCOUNT.match(account) or account in INTERNAL_ACCOUNTS:
+            return "account_invalid", f"account {account!r}: letters, digits, - and _ (≤ 32)"
+        if not _ID.match(cid):
+            return "client_order_id_invalid", "client_order_id: 1 to 64 characters, no spaces"
+        if not _SYMBOL.match(request.symbol):
+            return "unknown_symbol", f"symbol {request.symbol!r} is not traded here"
+        if not isinstance(request, CancelOrder) and (account, cid) in self._ids:
+            return Reason.DUPLICATE_CLIENT_ORDER_ID, f"{cid} was already used by {account}"
+        return None
+
+    def _answer_status(self, session: _Session, request: StatusRequest) -> None:
+        wanted = [(a, c) for a, c in (_split(i) for i in request.client_order_ids)]
+        orders = self.store.statuses(session.name, wanted, request.open_orders)
+        self._send(session, StatusReport(request_id=request.request_id, orders=orders))
+
+    def _refusal(
+        self,
+        account: str,
+        cid: str,
+        symbol: str,
+        kind: str,
+        reason: str,
+        message: str,
+        orig: str = "",
+    ) -> OrderRejected:
+        self._rejected.inc()
+        return OrderRejected(
+            ts_event=self._now(),
+            venue=self.settings.name,
+            account=account,
+            client_order_id=cid,
+            symbol=symbol,
+            request=kind,  # type: ignore[arg-type]
+            orig_client_order_id=orig,
+            reason=reason,
+            message=message,
+        )
+
+    # --- events out --------------------------------------------------------------------
+    def _dispatch(self, events: Iterable[Event], requester: str | None = None) -> None:
+        """Store the client-facing events, then report them to their sessions and publish
+        everything (write-ahead: nothing leaves before it is recorded)."""
+        events = list(events)
+        items: list[tuple[str, Event]] = []
+        priorities: dict[str, int] = {}
+        routed: list[tuple[str, Report]] = []
+        for event in events:
+            if isinstance(event, OrderRejected):
+                if requester is not None:
+                    routed.append((requester, event))
+                continue
+            if not isinstance(event, _ORDER_REPORTS) or event.account in INTERNAL_ACCOUNTS:
+                continue
+            owner = self._owner.get(event.venue_order_id)
+            if owner is None:
+                continue
+            routed.append((owner, event))
+            items.append((owner, event))
+            if isinstance(event, OrderAccepted):
+                self._ids.add((event.account, event.client_order_id))
+                priorities[event.venue_order_id] = self.store.next_priority()
+            elif isinstance(event, OrderReplaced):
+                self._ids.add((event.account, event.client_order_id))
+                if not event.priority_kept:
+                    priorities[event.venue_order_id] = self.store.next_priority()
+        self.store.record(items, priorities)
+        for name, report in routed:
+            session = self._sessions.get(name)
+            if session is not None:
+                self._send(session, report)
+        self._publish(events)
+        for symbol in {getattr(e, "symbol", "") for e in events}:
+            maker = self.makers.get(symbol)
+            if maker is not None:
+                maker.on_events(events, self._now())
+
+    def _publish(self, events: list[Event]) -> None:
+        assert self._ctx is not None
+        for event in events:
+            if isinstance(event, TradePrinted):
+                self._ctx.publish(topics.venue_trade(event.symbol), event)
+            elif isinstance(event, BookUpdated):
+                self._ctx.publish(topics.book(event.symbol), event)
+            elif (
+                isinstance(event, _CLIENT_REPORTS)
+                and event.account not in INTERNAL_ACCOUNTS
+                and _ACCOUNT.match(event.account)
+            ):
+                self._ctx.publish(topics.order(event.account), event)
+
+    def _send(self, session: _Session, body: Report) -> None:
+        assert self._channel is not None
+        if session.name:
+            session.seq += 1
+        report = SessionReport(
+            session=session.name, venue_epoch=self.epoch, seq=session.seq, body=body
+        )
+        self._channel.send([ENCODER.encode(report)], session.peer)
+
+    # --- market ------------------------------------------------------------------------
+    def _on_quote(self, _topic: str, event: Any) -> None:
+        if isinstance(event, QuoteUpdated):
+            self.book(event.symbol)
+            self._dispatch(self.makers[event.symbol].quote(event.bid, event.ask, self._now()))
+
+    def _on_trade(self, _topic: str, event: Any) -> None:
+        if isinstance(event, TradeReported) and event.symbol in self.books:
+            flow = self.flows[event.symbol]
+            self._dispatch(flow.trade(event.price, event.size, event.aggressor, self._now()))
+
+    def _on_feed_state(self, _topic: str, event: Any) -> None:
+        if not isinstance(event, FeedStateChanged) or not event.scenario:
+            return
+        if event.scenario == self.scenario:
+            return
+        self._log.info("Scenario {} → {}", self.scenario, event.scenario)
+        self.scenario = event.scenario
+        for maker in self.makers.values():
+            self._dispatch(maker.set_scenario(event.scenario, self._now()))
+
+    def _snapshots(self) -> None:
+        assert self._ctx is not None
+        now = self._now()
+        for symbol, book in self.books.items():
+            self._ctx.publish(topics.book(symbol), book.snapshot(now))
+
+    # --- commands ----------------------------------------------------------------------
+    def _get_book(self, cmd: GetBook) -> BookSnapshot:
+        book = self.books.get(cmd.symbol)
+        if book is None:
+            known = ", ".join(sorted(self.books)) or "none yet"
+            raise CommandError(ErrorCode.NOT_FOUND, f"no book for {cmd.symbol}; books: {known}")
+        bids, asks = book.depth(cmd.depth)
+        return BookSnapshot(
+            symbol=cmd.symbol,
+            book_seq=book.book_seq,
+            bids=bids,
+            asks=asks,
+            halted=book.halted,
+            tick_size=book.tick_size,
+            lot_size=book.lot_size,
+        )
+
+    def _status(self, _cmd: GetVenueStatus) -> VenueStatus:
+        books = []
+        for symbol, book in sorted(self.books.items()):
+            books.append(
+                BookSummary(
+                    symbol=symbol,
+                    best_bid=book.best_bid_price(),
+                    best_ask=book.best_ask_price(),
+                    open_orders=sum(
+                        1 for o in book.open_orders() if o.account not in INTERNAL_ACCOUNTS
+                    ),
+                    halted=book.halted,
+                    tick_size=book.tick_size,
+                    lot_size=book.lot_size,
+                )
+            )
+        return VenueStatus(
+            venue=self.settings.name,
+            epoch=self.epoch,
+            scenario=self.scenario,
+            sessions=sorted(self._sessions),
+            books=books,
+        )
+
+    def _set_halt(self, cmd: SetHalt) -> HaltSet:
+        if cmd.symbol and cmd.symbol not in self.books:
+            raise CommandError(ErrorCode.NOT_FOUND, f"no book for {cmd.symbol}")
+        symbols = [cmd.symbol] if cmd.symbol else sorted(self.books)
+        changed, cancelled = [], 0
+        for symbol in symbols:
+            book = self.books[symbol]
+            if book.halted != cmd.halted:
+                book.halted = cmd.halted
+                changed.append(symbol)
+            if cmd.halted and cmd.cancel_open:
+                events = book.cancel_all(reason="halted", ts=self._now())
+                cancelled += sum(
+                    1
+                    for e in events
+                    if isinstance(e, OrderCancelled) and e.account not in INTERNAL_ACCOUNTS
+                )
+                self._dispatch(events)
+        self._log.bind(command_id=cmd.command_id).warning(
+            "Trading {} on {} by {}: {}",
+            "halted" if cmd.halted else "resumed",
+            ", ".join(symbols) or "no book",
+            cmd.actor or "unknown",
+            cmd.reason or "no reason given",
+        )
+        return HaltSet(symbols=changed, halted=cmd.halted, cancelled=cancelled)
+
+    def _now(self) -> int:
+        assert self._ctx is not None
+        return self._ctx.clock.time_ns()
+
+
+def _split(item: str) -> tuple[str, str]:
+    """``account/client_order_id`` in a status request (the id alone: any account)."""
+    account, _, cid = item.rpartition("/")
+    return account, cid
+
+
+def _decimal(value: Any) -> Decimal:
+    d = value if isinstance(value, Decimal) else Decimal(str(value))
+    return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()

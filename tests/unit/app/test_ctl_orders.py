@@ -1,0 +1,137 @@
+"""``qsuite ctl order …`` and ``qsuite ctl positions``: arguments → commands, tables."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from app.cli import build_parser
+from app.ctl import VERBS, render
+from engine.bus.commands.orders import (
+    GetPositions,
+    ListOrders,
+    OrderList,
+    OrderRow,
+    PositionList,
+    PositionRow,
+    RequestCancel,
+    RequestReplace,
+    SubmitOrder,
+)
+
+D = Decimal
+
+
+def command(*argv: str) -> object:
+    args = build_parser().parse_args(["ctl", *argv])
+    built, process = VERBS[args.verb].build(args)
+    assert process is None
+    return built
+
+
+def test_order_submit_when_limit_then_submit_order_with_every_option() -> None:
+    built = command(
+        "order", "submit", "acc", "AAPL", "buy", "10", "--price", "100.05", "--tif", "gtc",
+        "--id", "my-1", "--command-id", "k1",
+    )  # fmt: skip
+
+    assert built == SubmitOrder(
+        account="acc",
+        symbol="AAPL",
+        side="buy",
+        qty=D(10),
+        price=D("100.05"),
+        order_type="limit",
+        tif="gtc",
+        client_order_id="my-1",
+        command_id="k1",
+    )
+
+
+def test_order_submit_when_market_then_no_price_and_default_id() -> None:
+    built = command("order", "submit", "acc", "BP.L", "sell", "2.5", "--type", "market")
+
+    assert isinstance(built, SubmitOrder)
+    assert (built.order_type, built.price, built.qty, built.client_order_id) == (
+        "market",
+        None,
+        D("2.5"),
+        "",
+    )
+
+
+def test_order_cancel_replace_list_and_positions_when_parsed_then_commands() -> None:
+    assert command("order", "cancel", "o1") == RequestCancel(client_order_id="o1")
+    assert command("order", "replace", "o1", "--qty", "6") == RequestReplace(
+        client_order_id="o1", qty=D(6)
+    )
+    assert command("order", "replace", "o1", "--qty", "6", "--price", "99.5") == RequestReplace(
+        client_order_id="o1", qty=D(6), price=D("99.5")
+    )
+    assert command("order", "list") == ListOrders(open_only=True, limit=50)
+    assert command("order", "list", "--account", "acc", "--all", "--json") == ListOrders(
+        account="acc", open_only=False, limit=50
+    )
+    assert command("positions", "--account", "acc") == GetPositions(account="acc")
+    assert build_parser().parse_args(["ctl", "positions", "--json"]).json is True
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["order", "submit", "acc", "AAPL", "buy", "ten"],
+        ["order", "submit", "acc", "AAPL", "hold", "1"],
+        ["order", "replace", "o1"],
+        ["order"],
+        ["order", "amend", "o1"],
+    ],
+)
+def test_order_when_arguments_bad_then_usage_error(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(["ctl", *argv])
+    assert info.value.code == 2
+
+
+def test_render_when_orders_and_positions_then_tables(capsys: pytest.CaptureFixture[str]) -> None:
+    row = OrderRow(
+        client_order_id="o1",
+        account="acc",
+        symbol="AAPL",
+        side="buy",
+        order_type="limit",
+        tif="day",
+        qty=D(10),
+        price=D("100.5"),
+        status="partially_filled",
+        filled_qty=D(4),
+        avg_price=D("100.25"),
+        ts_created=0,
+        ts_updated=1_700_000_000 * 10**9,
+    )
+    render(OrderList(orders=[row]))
+    position = PositionRow(
+        account="acc",
+        symbol="AAPL",
+        qty=D(4),
+        avg_price=D("100.25"),
+        realized_pnl=D(0),
+        unrealized_pnl=None,
+        mark_price=None,
+        ts_updated=0,
+    )
+    render(PositionList(positions=[position]))
+
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == [
+        "ID", "ACCOUNT", "SYMBOL", "SIDE", "TYPE", "TIF", "QTY", "PRICE", "FILLED", "AVG",
+        "STATUS", "REASON", "UPDATED",
+    ]  # fmt: skip
+    assert out[1].split() == [
+        "o1", "acc", "AAPL", "buy", "limit", "day", "10", "100.5", "4", "100.25",
+        "PARTIALLY_FILLED", "-", "2023-11-14", "22:13",
+    ]  # fmt: skip
+    assert out[2].split() == [
+        "ACCOUNT", "SYMBOL", "QTY", "AVG", "PRICE", "MARK", "UNREALIZED", "REALIZED",
+    ]  # fmt: skip
+    assert out[3].split() == ["acc", "AAPL", "4", "100.25", "-", "-", "0"]
