@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from app.client import QSuiteClient
+from app.render import render
 from app.settings import ENGINE_PROCESSES, Settings
 from engine.bus.commands import (
     Command,
@@ -25,14 +26,11 @@ from engine.bus.commands import (
     HealthReport,
     Ping,
     RestartProcess,
-    Result,
     SetLogLevel,
 )
 from engine.bus.commands.analysis import (
-    AnalysisCatalog,
     GetIndicators,
     GetSignals,
-    IndicatorSnapshot,
     ListAnalysis,
     SetRuleEnabled,
 )
@@ -49,12 +47,11 @@ from engine.bus.commands.market import (
 from engine.bus.commands.orders import (
     GetPositions,
     ListOrders,
-    OrderList,
-    PositionList,
     RequestCancel,
     RequestReplace,
     SubmitOrder,
 )
+from engine.bus.commands.venue import GetBook, GetVenueStatus, SetHalt
 from engine.intervals import INTERVAL_SECONDS
 
 LEVELS = ["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"]
@@ -324,6 +321,34 @@ VERBS: dict[str, Verb] = {
         lambda a: (GetPositions(account=a.account), None),
         [_arg("--account")],
     ),
+    "book": Verb(
+        "the simulated venue's order book of a symbol (L2 ladder)",
+        lambda a: (GetBook(symbol=a.symbol, depth=a.depth), None),
+        [_arg("symbol"), _arg("--depth", type=int, default=10)],
+    ),
+    "venue": Verb(
+        "the simulated venue: books, sessions, scenario", lambda a: (GetVenueStatus(), None)
+    ),
+    "halt": Verb(
+        "halt trading on the venue (one symbol, or every book), or resume it (operator)",
+        lambda a: (
+            SetHalt(
+                symbol=a.symbol or "",
+                halted=not a.resume,
+                reason=a.reason,
+                cancel_open=a.cancel_open,
+                command_id=a.command_id,
+            ),
+            None,
+        ),
+        [
+            _arg("symbol", nargs="?", help="one book (default: every book)"),
+            _arg("--resume", action="store_true", help="resume trading instead"),
+            _arg("--cancel-open", action="store_true", help="also cancel resting orders"),
+            _arg("--reason", default=""),
+            COMMAND_ID,
+        ],
+    ),
 }
 
 
@@ -344,156 +369,6 @@ def _add_verb(sub: Any, name: str, verb: Verb) -> None:
     parser.add_argument("--json", action="store_true", help="print the reply as JSON")
     for names, kwargs in verb.args:
         parser.add_argument(*names, **kwargs)
-
-
-def _table(rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        print("(none)")
-        return
-    headers = list(rows[0])
-    cells = [[_cell(row.get(h)) for h in headers] for row in rows]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-    print("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-
-
-def _stamp(row: dict[str, Any]) -> dict[str, Any]:
-    """Nanosecond times (``ts``, ``as_of``, ``last_live_at`` …) shown as UTC times."""
-    return {
-        k: _time(v)
-        if k in ("ts", "as_of", "run_at", "next_run", "last_run") and isinstance(v, int)
-        else v
-        for k, v in row.items()
-    }
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, list):
-        return ",".join(map(str, value))
-    return str(value)
-
-
-def _time(ts_ns: int) -> str:
-    return datetime.fromtimestamp(ts_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def render(result: Result) -> None:
-    """A reply as a table: list fields as rows, columnar series as rows, the rest as key: value."""
-    if isinstance(result, IndicatorSnapshot):
-        when = "-" if result.as_of is None else _time(result.as_of)
-        print(f"{result.symbol} {result.interval} as of {when}")
-        _table(
-            [
-                {
-                    "indicator": s.indicator,
-                    "values": " ".join(f"{o}={v[-1]:.6g}" for o, v in s.values.items() if v),
-                }
-                for s in result.series
-            ]
-        )
-        return
-    if isinstance(result, AnalysisCatalog):
-        for title, entries in (("indicators", result.indicators), ("rules", result.rules)):
-            print(f"{title}:")
-            _table(
-                [
-                    {
-                        "name": e.name,
-                        "params": " ".join(f"{p.name}={p.default}" for p in e.params),
-                        "outputs": ",".join(e.outputs),
-                        "source": e.source,
-                    }
-                    for e in entries
-                ]
-            )
-        for key, why in result.disabled.items():
-            print(f"disabled {key}: {why}")
-        return
-    if isinstance(result, OrderList):
-        _table(
-            [
-                {
-                    "id": o.client_order_id,
-                    "account": o.account,
-                    "symbol": o.symbol,
-                    "side": o.side,
-                    "type": o.order_type,
-                    "tif": o.tif,
-                    "qty": o.qty,
-                    "price": o.price,
-                    "filled": o.filled_qty,
-                    "avg": o.avg_price,
-                    "status": o.status.upper(),
-                    "reason": o.reason or None,
-                    "updated": _time(o.ts_updated),
-                }
-                for o in result.orders
-            ]
-        )
-        return
-    if isinstance(result, PositionList):
-        _table(
-            [
-                {
-                    "account": p.account,
-                    "symbol": p.symbol,
-                    "qty": p.qty,
-                    "avg price": p.avg_price,
-                    "mark": p.mark_price,
-                    "unrealized": p.unrealized_pnl,
-                    "realized": p.realized_pnl,
-                }
-                for p in result.positions
-            ]
-        )
-        return
-    data = msgspec.to_builtins(result)
-    data.pop("type", None)
-    if isinstance(result, HealthReport):
-        _table(
-            [
-                {
-                    "process": p.process,
-                    "state": p.state.upper(),
-                    "pid": p.pid or None,
-                    "beat age": None if p.heartbeat_age_s is None else f"{p.heartbeat_age_s:.1f}s",
-                    "restarts": p.restarts,
-                    "version": p.version or None,
-                    "detail": p.detail,
-                }
-                for p in result.processes
-            ]
-        )
-        print(f"overall: {result.overall.upper()}")
-        return
-    columns = {
-        k: v for k, v in data.items() if isinstance(v, list) and v and not isinstance(v[0], dict)
-    }
-    if "ts" in columns:  # a column-wise series (bars)
-        length = len(columns["ts"])
-        rows = [{k: v[i] for k, v in columns.items()} for i in range(length)]
-        for row in rows:
-            row["ts"] = _time(row["ts"])
-        print(" ".join(f"{k}: {v}" for k, v in data.items() if k not in columns))
-        _table(rows)
-        return
-    tables = {k: v for k, v in data.items() if isinstance(v, list) and v and isinstance(v[0], dict)}
-    for key, value in data.items():
-        if key in tables:
-            continue
-        if isinstance(value, dict):
-            print(f"{key}:")
-            for k, v in value.items():
-                print(f"  {k} = {_cell(v)}")
-        elif not (isinstance(value, list) and not value):
-            print(f"{key}: {_cell(value)}")
-    for rows in tables.values():
-        _table([_stamp(r) for r in rows])
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
