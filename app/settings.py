@@ -162,6 +162,7 @@ class VenueSettings(_Section, frozen=True):
     book_depth: Annotated[int, msgspec.Meta(ge=1, le=100)]
     snapshot_interval_s: PositiveFloat
     flow: bool
+    day_end_utc: ClockTime
 
     def __post_init__(self) -> None:
         for key in ("tick_size", "lot_size"):

@@ -141,6 +141,8 @@ class VenueService:
         ctx.register_command(GetVenueStatus, self._status)
         ctx.register_command(SetHalt, self._set_halt)
         ctx.call_every(self.settings.snapshot_interval_s, self._snapshots, "venue-snapshots")
+        self._day_end = next_day_end(self._now(), self.settings.day_end_utc)
+        ctx.call_every(1.0, self._expire_day_orders, "venue-day-end")
         self._log.info(
             "Venue {} (run {}) on {}: {} book(s), {} resting client order(s) restored",
             self.settings.name,
@@ -432,6 +434,22 @@ class VenueService:
         for maker in self.makers.values():
             self._dispatch(maker.set_scenario(event.scenario, self._now()))
 
+    def _expire_day_orders(self) -> None:
+        now = self._now()
+        if now < self._day_end:
+            return
+        self._day_end = next_day_end(now, self.settings.day_end_utc)
+        expired = 0
+        for book in self.books.values():
+            events = book.cancel_all(tif="day", reason=Reason.EXPIRED, ts=now)
+            expired += sum(
+                1
+                for e in events
+                if isinstance(e, OrderCancelled) and e.account not in INTERNAL_ACCOUNTS
+            )
+            self._dispatch(events)
+        self._log.info("Trading day ended: {} day order(s) expired", expired)
+
     def _snapshots(self) -> None:
         assert self._ctx is not None
         now = self._now()
@@ -509,6 +527,15 @@ class VenueService:
     def _now(self) -> int:
         assert self._ctx is not None
         return self._ctx.clock.time_ns()
+
+
+def next_day_end(now_ns: int, at: str) -> int:
+    """The first ``HH:MM`` UTC strictly after ``now_ns``, in ns."""
+    hours, minutes = (int(x) for x in at.split(":"))
+    day = 86_400 * 1_000_000_000
+    offset = (hours * 3600 + minutes * 60) * 1_000_000_000
+    candidate = now_ns - now_ns % day + offset
+    return candidate if candidate > now_ns else candidate + day
 
 
 def _split(item: str) -> tuple[str, str]:

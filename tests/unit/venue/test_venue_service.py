@@ -367,3 +367,27 @@ def test_halt_rejects_new_orders_and_cancels_open_when_asked(settings: Settings)
     ctx.send(SetHalt(symbol="AAA", halted=False))
     assert isinstance(client.send(order("o3"))[0], OrderAccepted)
     assert not any(isinstance(e, BookUpdated) and e.snapshot for e in ctx.events(BookUpdated))
+
+
+def test_day_end_expires_day_orders_and_keeps_gtc(settings: Settings) -> None:
+    network = FakeNetwork()
+    service, ctx = start(settings, network)
+    client = Client(network, "inproc://orders")
+    client.logon()
+    client.send(order("day1", "buy", "5", "99.00"))
+    client.send(order("gtc1", "buy", "5", "98.00", tif="gtc"))
+    ctx.advance((service._day_end - ctx.clock.time_ns()) / 1e9 + 1.5, step=60.0)
+    network.run()
+    cancelled = [r.body for r in client.reports if isinstance(r.body, OrderCancelled)]
+    assert [(c.client_order_id, c.reason) for c in cancelled] == [("day1", "expired")]
+    assert [o.client_order_id for o in service.books["AAA"].open_orders()] == ["gtc1"]
+    assert service._day_end > ctx.clock.time_ns()
+
+
+def test_next_day_end_is_strictly_after_now() -> None:
+    from engine.venue.service import next_day_end
+
+    day = 86_400 * 10**9
+    midnight = 1_700_006_400 * 10**9 // day * day
+    assert next_day_end(midnight, "22:00") == midnight + 22 * 3600 * 10**9
+    assert next_day_end(midnight + 22 * 3600 * 10**9, "22:00") == midnight + day + 22 * 3600 * 10**9
