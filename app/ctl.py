@@ -51,7 +51,7 @@ from engine.bus.commands.orders import (
     RequestReplace,
     SubmitOrder,
 )
-from engine.bus.commands.venue import GetBook, GetVenueStatus, SetHalt
+from engine.bus.commands.venue import GetBook, GetVenueStatus, SetHalt, SetInstrument
 from engine.intervals import INTERVAL_SECONDS
 
 LEVELS = ["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"]
@@ -328,6 +328,28 @@ VERBS: dict[str, Verb] = {
     ),
     "venue": Verb(
         "the simulated venue: books, sessions, scenario", lambda a: (GetVenueStatus(), None)
+    ),
+    "instrument": Verb(
+        "change how the venue trades a symbol: tick, lot, liquidity, volatility (operator)",
+        lambda a: (
+            SetInstrument(
+                symbol=a.symbol,
+                tick_size=a.tick,
+                lot_size=a.lot,
+                base_liquidity=a.liquidity,
+                volatility=a.volatility,
+                command_id=a.command_id,
+            ),
+            None,
+        ),
+        [
+            _arg("symbol"),
+            _arg("--tick", type=decimal, help="tick size"),
+            _arg("--lot", type=decimal, help="lot size"),
+            _arg("--liquidity", type=float, help="market-maker quantity per price level"),
+            _arg("--volatility", type=float, help="annualized volatility (0.2 is 20%%)"),
+            COMMAND_ID,
+        ],
     ),
     "halt": Verb(
         "halt trading on the venue (one symbol, or every book), or resume it (operator)",

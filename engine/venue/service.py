@@ -24,7 +24,6 @@ nothing a client sends stops the process.
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Iterable
 from decimal import Decimal
@@ -35,14 +34,15 @@ from sqlalchemy import Engine
 
 from app.settings import VenueSettings
 from engine.bus import topics
-from engine.bus.channel import Channel
 from engine.bus.commands.venue import (
     BookSnapshot,
     BookSummary,
     GetBook,
     GetVenueStatus,
     HaltSet,
+    InstrumentSet,
     SetHalt,
+    SetInstrument,
     VenueStatus,
 )
 from engine.bus.events import (
@@ -61,6 +61,7 @@ from engine.bus.events import (
 from engine.errors import CommandError, ErrorCode
 from engine.service import HealthStatus, ServiceContext
 from engine.venue.book import OrderBook, OrderState
+from engine.venue.gateway import ACCOUNT, OrderEntryGateway, Session
 from engine.venue.instrument import InstrumentSpec, Reason
 from engine.venue.liquidity import (
     INTERNAL_ACCOUNTS,
@@ -69,35 +70,18 @@ from engine.venue.liquidity import (
     MarketMaker,
 )
 from engine.venue.protocol import (
-    ENCODER,
-    REQUEST_DECODER,
     CancelOrder,
-    LoggedOn,
-    Logon,
     NewOrder,
     ReplaceOrder,
     Report,
-    SessionReport,
     StatusReport,
     StatusRequest,
 )
 from engine.venue.store import VenueStore
 
-_ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,31}$")
-_SYMBOL = re.compile(r"^[A-Za-z0-9.\-=^_]{1,32}$")
-_ID = re.compile(r"^\S{1,64}$")
 _ORDER_REPORTS = (OrderAccepted, OrderFilled, OrderCancelled, OrderReplaced)
 _CLIENT_REPORTS = (*_ORDER_REPORTS, OrderRejected)
 _KINDS: dict[type, str] = {NewOrder: "new", CancelOrder: "cancel", ReplaceOrder: "replace"}
-
-
-class _Session:
-    __slots__ = ("name", "peer", "seq")
-
-    def __init__(self, name: str, peer: bytes) -> None:
-        self.name = name
-        self.peer = peer
-        self.seq = 0
 
 
 class VenueService:
@@ -110,27 +94,33 @@ class VenueService:
         self.makers: dict[str, MarketMaker] = {}
         self.flows: dict[str, Flow] = {}
         self.scenario = "calm"
-        self._sessions: dict[str, _Session] = {}
-        self._peers: dict[bytes, _Session] = {}
         self._owner: dict[str, str] = {}
         """Venue order id → the session of a client order."""
         self._ids: set[tuple[str, str]] = set()
-        self._channel: Channel | None = None
         self._ctx: ServiceContext | None = None
         self._log = logger.bind(component="venue")
 
     # --- Service -----------------------------------------------------------------------
     def start(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
-        self._rejected = ctx.stats.counter(
-            "qsuite_venue_requests_rejected_total", "Order-entry requests refused", reason="any"
+        rejected = ctx.stats.counter(
+            "qsuite_venue_requests_rejected_total", "Order-entry requests refused"
         )
+        self.gateway = OrderEntryGateway(
+            self.settings.name,
+            self.epoch,
+            ctx.clock,
+            rejected,
+            lambda account, cid: (account, cid) in self._ids,
+        )
+        self.gateway.on_request = self._on_request
+        self.gateway.on_status = self._answer_status
         self._restore()
-        self._channel = ctx.open_channel(
+        self.gateway.channel = ctx.open_channel(
             "order_entry",
             "serve",
             self.settings.order_entry,
-            self._on_message,
+            self.gateway.on_message,
             "venue.order_entry",
         )
         ctx.subscribe(topics.QUOTES, self._on_quote)
@@ -140,6 +130,7 @@ class VenueService:
         ctx.register_command(GetBook, self._get_book)
         ctx.register_command(GetVenueStatus, self._status)
         ctx.register_command(SetHalt, self._set_halt)
+        ctx.register_command(SetInstrument, self._set_instrument)
         ctx.call_every(self.settings.snapshot_interval_s, self._snapshots, "venue-snapshots")
         self._day_end = next_day_end(self._now(), self.settings.day_end_utc)
         ctx.call_every(1.0, self._expire_day_orders, "venue-day-end")
@@ -147,7 +138,7 @@ class VenueService:
             "Venue {} (run {}) on {}: {} book(s), {} resting client order(s) restored",
             self.settings.name,
             self.epoch,
-            self._channel.endpoint,
+            self.gateway.channel.endpoint,
             len(self.books),
             len(self._owner),
         )
@@ -156,7 +147,7 @@ class VenueService:
         halted = [s for s, b in self.books.items() if b.halted]
         if halted:
             return "degraded", f"halted: {', '.join(sorted(halted))}"
-        return "up", f"{len(self.books)} book(s), {len(self._sessions)} session(s)"
+        return "up", f"{len(self.books)} book(s), {len(self.gateway.sessions)} session(s)"
 
     def stop(self) -> None:
         self.engine.dispose()
@@ -176,6 +167,11 @@ class VenueService:
                 "volatility": s.volatility,
             },
         )
+        return self._open_book(row)
+
+    def _open_book(self, row: Any) -> OrderBook:
+        """A new, empty book (and its market maker and flow) from an instrument row."""
+        s, symbol = self.settings, row.symbol
         spec = InstrumentSpec(symbol, _decimal(row.tick_size), _decimal(row.lot_size))
         book = OrderBook(
             spec,
@@ -184,17 +180,19 @@ class VenueService:
             deltas=True,
             id_prefix=f"{symbol}-{self.epoch}",
         )
-        size = max(1, int(Decimal(str(row.base_liquidity)) / spec.lot_size))
-        params = LiquidityParams(
-            levels=s.levels,
-            spacing_ticks=s.level_spacing_ticks,
-            size_lots=size,
-            refill_ns=int(s.refill_s * 1e9),
-        )
         self.books[symbol] = book
-        self.makers[symbol] = MarketMaker(book, params, self.scenario)
+        self.makers[symbol] = MarketMaker(book, self._liquidity(row, spec), self.scenario)
         self.flows[symbol] = Flow(book)
         return book
+
+    def _liquidity(self, row: Any, spec: InstrumentSpec) -> LiquidityParams:
+        s = self.settings
+        return LiquidityParams(
+            levels=s.levels,
+            spacing_ticks=s.level_spacing_ticks,
+            size_lots=max(1, int(Decimal(str(row.base_liquidity)) / spec.lot_size)),
+            refill_ns=int(s.refill_s * 1e9),
+        )
 
     def _restore(self) -> None:
         rows, self._ids = self.store.load()
@@ -228,61 +226,14 @@ class VenueService:
                 self._log.error("Cannot restore an order: {}", getattr(refused, "message", refused))
 
     # --- order entry -------------------------------------------------------------------
-    def _on_message(self, peer: bytes, frames: list[bytes]) -> None:
-        session = self._peers.get(peer)
-        try:
-            if len(frames) != 1:
-                raise ValueError(f"{len(frames)} frames, expected 1")
-            request = REQUEST_DECODER.decode(frames[0])
-        except Exception as exc:
-            self._rejected.inc()
-            self._log.warning("Cannot decode an order-entry request: {}", exc)
-            if session is not None:
-                self._send(session, self._refusal("", "", "", "new", "malformed", str(exc)))
-            return
-        if isinstance(request, Logon):
-            self._logon(peer, request)
-            return
-        if session is None:
-            self._rejected.inc()
-            body = self._refusal(
-                getattr(request, "account", ""),
-                getattr(request, "client_order_id", ""),
-                getattr(request, "symbol", ""),
-                "new",
-                "not_logged_on",
-                "Log on (Logon) before sending requests",
-            )
-            self._send(_Session("", peer), body)
-            return
-        if isinstance(request, StatusRequest):
-            self._answer_status(session, request)
-            return
-        events = self._apply(session, request)
-        self._dispatch(events, session.name)
+    def _on_request(self, session: Session, request: Any) -> None:
+        self._dispatch(self._apply(session, request), session.name)
 
-    def _logon(self, peer: bytes, request: Logon) -> None:
-        if not _ID.match(request.session):
-            self._send(_Session("", peer), self._refusal("", "", "", "new", "bad_session", ""))
-            return
-        session = self._sessions.get(request.session)
-        if session is None:
-            session = self._sessions[request.session] = _Session(request.session, peer)
-        elif session.peer != peer:
-            self._peers.pop(session.peer, None)
-            session.peer = peer
-        self._peers[peer] = session
-        self._log.info("Session {} logged on", request.session)
-        self._send(session, LoggedOn(session=request.session, venue=self.settings.name))
-
-    def _apply(self, session: _Session, request: Any) -> list[Event]:
+    def _apply(self, session: Session, request: Any) -> list[Event]:
         ts = self._now()
         account, cid = request.account, request.client_order_id
         kind = _KINDS[type(request)]
         orig = getattr(request, "orig_client_order_id", "")
-        problem = self._request_problem(request)
-        if problem:
-            return [self._refusal(account, cid, request.symbol, kind, problem[0], problem[1], orig)]
         book = self.book(request.symbol)
         spec = book.spec
         if isinstance(request, CancelOrder):
@@ -293,7 +244,7 @@ class VenueService:
             price, why = spec.price_ticks(request.price)
         if why:
             message = f"{request.symbol}: tick {spec.tick_size}, lot {spec.lot_size}"
-            return [self._refusal(account, cid, request.symbol, kind, why, message, orig)]
+            return [self.gateway.refusal(request, kind, why, message)]
         if isinstance(request, ReplaceOrder):
             events = book.replace(account, orig, cid, lots, price, ts=ts)
         else:
@@ -312,45 +263,10 @@ class VenueService:
                 self._owner[event.venue_order_id] = session.name
         return events
 
-    def _request_problem(self, request: Any) -> tuple[str, str] | None:
-        account, cid = request.account, request.client_order_id
-        if not _ACCOUNT.match(account) or account in INTERNAL_ACCOUNTS:
-            return "account_invalid", f"account {account!r}: letters, digits, - and _ (≤ 32)"
-        if not _ID.match(cid):
-            return "client_order_id_invalid", "client_order_id: 1 to 64 characters, no spaces"
-        if not _SYMBOL.match(request.symbol):
-            return "unknown_symbol", f"symbol {request.symbol!r} is not traded here"
-        if not isinstance(request, CancelOrder) and (account, cid) in self._ids:
-            return Reason.DUPLICATE_CLIENT_ORDER_ID, f"{cid} was already used by {account}"
-        return None
-
-    def _answer_status(self, session: _Session, request: StatusRequest) -> None:
+    def _answer_status(self, session: Session, request: StatusRequest) -> None:
         wanted = [(a, c) for a, c in (_split(i) for i in request.client_order_ids)]
         orders = self.store.statuses(session.name, wanted, request.open_orders)
-        self._send(session, StatusReport(request_id=request.request_id, orders=orders))
-
-    def _refusal(
-        self,
-        account: str,
-        cid: str,
-        symbol: str,
-        kind: str,
-        reason: str,
-        message: str,
-        orig: str = "",
-    ) -> OrderRejected:
-        self._rejected.inc()
-        return OrderRejected(
-            ts_event=self._now(),
-            venue=self.settings.name,
-            account=account,
-            client_order_id=cid,
-            symbol=symbol,
-            request=kind,  # type: ignore[arg-type]
-            orig_client_order_id=orig,
-            reason=reason,
-            message=message,
-        )
+        self.gateway.send(session, StatusReport(request_id=request.request_id, orders=orders))
 
     # --- events out --------------------------------------------------------------------
     def _dispatch(self, events: Iterable[Event], requester: str | None = None) -> None:
@@ -381,9 +297,9 @@ class VenueService:
                     priorities[event.venue_order_id] = self.store.next_priority()
         self.store.record(items, priorities)
         for name, report in routed:
-            session = self._sessions.get(name)
+            session = self.gateway.sessions.get(name)
             if session is not None:
-                self._send(session, report)
+                self.gateway.send(session, report)
         self._publish(events)
         for symbol in {getattr(e, "symbol", "") for e in events}:
             maker = self.makers.get(symbol)
@@ -400,18 +316,9 @@ class VenueService:
             elif (
                 isinstance(event, _CLIENT_REPORTS)
                 and event.account not in INTERNAL_ACCOUNTS
-                and _ACCOUNT.match(event.account)
+                and ACCOUNT.match(event.account)
             ):
                 self._ctx.publish(topics.order(event.account), event)
-
-    def _send(self, session: _Session, body: Report) -> None:
-        assert self._channel is not None
-        if session.name:
-            session.seq += 1
-        report = SessionReport(
-            session=session.name, venue_epoch=self.epoch, seq=session.seq, body=body
-        )
-        self._channel.send([ENCODER.encode(report)], session.peer)
 
     # --- market ------------------------------------------------------------------------
     def _on_quote(self, _topic: str, event: Any) -> None:
@@ -493,7 +400,7 @@ class VenueService:
             venue=self.settings.name,
             epoch=self.epoch,
             scenario=self.scenario,
-            sessions=sorted(self._sessions),
+            sessions=sorted(self.gateway.sessions),
             books=books,
         )
 
@@ -523,6 +430,51 @@ class VenueService:
             cmd.reason or "no reason given",
         )
         return HaltSet(symbols=changed, halted=cmd.halted, cancelled=cancelled)
+
+    def _set_instrument(self, cmd: SetInstrument) -> InstrumentSet:
+        for name in ("tick_size", "lot_size"):
+            value = getattr(cmd, name)
+            if value is not None and (not value.is_finite() or value <= 0):
+                raise CommandError(
+                    ErrorCode.INVALID, f"{name} must be a positive number, got {value}"
+                )
+        book = self.book(cmd.symbol)
+        grid = {
+            k: v
+            for k, v in (("tick_size", cmd.tick_size), ("lot_size", cmd.lot_size))
+            if v is not None and v != getattr(book.spec, k)
+        }
+        resting = [o for o in book.open_orders() if o.account not in INTERNAL_ACCOUNTS]
+        if grid and resting:
+            raise CommandError(
+                ErrorCode.CONFLICT,
+                f"{len(resting)} client order(s) rest on {cmd.symbol} at tick {book.tick_size}, "
+                f"lot {book.lot_size}: cancel them before changing the tick or lot size",
+            )
+        values: dict[str, Any] = dict(grid)
+        if cmd.base_liquidity is not None:
+            values["base_liquidity"] = cmd.base_liquidity
+        if cmd.volatility is not None:
+            values["volatility"] = cmd.volatility
+        row = self.store.update_instrument(cmd.symbol, values)
+        if grid:  # an empty book of client orders: start it afresh on the new grid
+            self._dispatch(book.cancel_all(reason="requested", ts=self._now()))
+            assert self._ctx is not None
+            fresh = self._open_book(row)
+            self._ctx.publish(topics.book(cmd.symbol), fresh.snapshot(self._now()))
+        else:
+            self.makers[cmd.symbol].params = self._liquidity(row, book.spec)
+        self._log.bind(command_id=cmd.command_id).info(
+            "Instrument {} set by {}: {}", cmd.symbol, cmd.actor or "unknown", values or "no change"
+        )
+        return InstrumentSet(
+            symbol=cmd.symbol,
+            tick_size=_decimal(row.tick_size),
+            lot_size=_decimal(row.lot_size),
+            base_liquidity=float(row.base_liquidity),
+            volatility=float(row.volatility),
+            applied="now",
+        )
 
     def _now(self) -> int:
         assert self._ctx is not None

@@ -81,6 +81,14 @@ class VenueStore:
                 row = conn.execute(select(table).where(table.c.symbol == symbol)).one()
         return row
 
+    def update_instrument(self, symbol: str, values: dict[str, Any]) -> Any:
+        """Change a ``simulated_instruments`` row (it must exist); returns the new row."""
+        table: Table = SimulatedInstrument.__table__  # type: ignore[assignment]
+        with self.engine.begin() as conn:
+            if values:
+                conn.execute(update(table).where(table.c.symbol == symbol).values(**values))
+            return conn.execute(select(table).where(table.c.symbol == symbol)).one()
+
     def statuses(
         self, session: str, client_ids: Iterable[tuple[str, str]], open_orders: bool
     ) -> list[OrderStatus]:

@@ -55,6 +55,16 @@ class HaltSet(Result, frozen=True, kw_only=True, tag="HaltSet.v1"):
     """Client orders cancelled by the halt (``cancel_open``)."""
 
 
+class InstrumentSet(Result, frozen=True, kw_only=True, tag="InstrumentSet.v1"):
+    symbol: str
+    tick_size: Decimal
+    lot_size: Decimal
+    base_liquidity: float
+    volatility: float
+    applied: str
+    """``now``, or why part of it waits (e.g. for resting client orders to go)."""
+
+
 class GetBook(Command, frozen=True, kw_only=True, tag="GetBook.v1"):
     """The depth of one book (its snapshot for a late joiner)."""
 
@@ -85,5 +95,22 @@ class SetHalt(Command, frozen=True, kw_only=True, tag="SetHalt.v1"):
     min_role: ClassVar[Role] = "operator"
 
 
-RESULTS = (BookSnapshot, VenueStatus, HaltSet)
-COMMANDS = (GetBook, GetVenueStatus, SetHalt)
+class SetInstrument(Command, frozen=True, kw_only=True, tag="SetInstrument.v1"):
+    """Change how the venue trades a symbol (stored in ``simulated_instruments``); fields
+    left out keep their value. A new tick or lot size applies at once when no client
+    order rests on the symbol, and is refused otherwise."""
+
+    symbol: Symbol
+    tick_size: Decimal | None = None
+    lot_size: Decimal | None = None
+    base_liquidity: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    """Quantity per price level of the market makers (calm market)."""
+    volatility: Annotated[float, msgspec.Meta(gt=0)] | None = None
+
+    target: ClassVar[str] = "venue"
+    mutating: ClassVar[bool] = True
+    min_role: ClassVar[Role] = "operator"
+
+
+RESULTS = (BookSnapshot, VenueStatus, HaltSet, InstrumentSet)
+COMMANDS = (GetBook, GetVenueStatus, SetHalt, SetInstrument)

@@ -391,3 +391,45 @@ def test_next_day_end_is_strictly_after_now() -> None:
     midnight = 1_700_006_400 * 10**9 // day * day
     assert next_day_end(midnight, "22:00") == midnight + 22 * 3600 * 10**9
     assert next_day_end(midnight + 22 * 3600 * 10**9, "22:00") == midnight + day + 22 * 3600 * 10**9
+
+
+def test_set_instrument_changes_liquidity_now_and_grid_only_without_resting_orders(
+    settings: Settings,
+) -> None:
+    from engine.bus.commands.venue import SetInstrument
+    from engine.errors import CommandError
+
+    network = FakeNetwork()
+    _service, ctx = start(settings, network)
+    client = Client(network, "inproc://orders")
+    client.logon()
+    client.send(order("rest", "buy", "5", "99.00"))
+    thin = ctx.send(SetInstrument(symbol="AAA", base_liquidity=50.0))
+    assert thin.base_liquidity == 50.0 and thin.tick_size == D("0.01")
+    ctx.deliver(
+        "md.quote.AAA",
+        QuoteUpdated(
+            ts_event=1,
+            symbol="AAA",
+            bid=100.0,
+            ask=100.02,
+            bid_size=1,
+            ask_size=1,
+            last=100.0,
+            origin="synthetic",
+        ),
+    )
+    assert ctx.send(GetBook(symbol="AAA")).asks[0][1] == D(50)
+    with pytest.raises(CommandError, match="cancel them"):
+        ctx.send(SetInstrument(symbol="AAA", tick_size=D("0.05")))
+    client.send(
+        CancelOrder(
+            account="acct1", client_order_id="rest-c", orig_client_order_id="rest", symbol="AAA"
+        )
+    )
+    coarse = ctx.send(SetInstrument(symbol="AAA", tick_size=D("0.05")))
+    assert coarse.tick_size == D("0.05") and ctx.send(GetBook(symbol="AAA")).tick_size == D("0.05")
+    (off,) = client.send(order("fine", "buy", "5", "99.01"))
+    assert isinstance(off, OrderRejected) and off.reason == "price_off_tick"
+    with pytest.raises(CommandError, match="positive"):
+        ctx.send(SetInstrument(symbol="AAA", lot_size=D("-1")))
