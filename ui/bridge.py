@@ -1,13 +1,22 @@
-"""The console's link to the engine: one control client and the UI's own heartbeat.
+"""The console's link to the engine: one bus subscription feeding the view state, one
+control client and the UI's own heartbeat.
 
-Pages never open sockets; they call the bridge. Commands are sent on behalf of the
-logged-in user (actor and role), so the control plane enforces roles server-side too.
+Pages never open sockets; they read the view state and call the bridge. Commands are
+sent on behalf of the logged-in user (actor and role), so the control plane enforces
+roles server-side too.
+
+Late joiners (the Clone pattern): the subscription runs first; :meth:`Bridge.sync` then
+fills in what the bus alone cannot give — the orders and positions so far, and a
+snapshot of each book that is missing or stale — so a tab opened late starts complete.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
 import time
+from collections.abc import Awaitable, Callable, Iterable
 
 import zmq
 import zmq.asyncio
@@ -18,11 +27,27 @@ from app.client import AsyncQSuiteClient
 from app.settings import Settings
 from engine.bus import topics
 from engine.bus.commands import HealthReport
+from engine.bus.commands.orders import (
+    GetPositions,
+    ListOrders,
+    OrderAck,
+    OrderList,
+    PositionList,
+    SubmitOrder,
+)
+from engine.bus.commands.venue import BookSnapshot, GetBook
 from engine.bus.events import Heartbeat
 from engine.bus.publisher import Publisher
 from engine.bus.subscriber import AsyncSubscriber
-from engine.errors import CommandError, EngineUnreachable
-from ui.state import MarketView
+from engine.errors import CommandError, EngineUnreachable, ErrorCode
+from ui.state import MAX_SYMBOLS, MarketView
+from ui.trading_state import MAX_ORDERS, TradingView
+
+SYNC_INTERVAL_S = 1.0
+RETRY_S = 2.0
+"""A failed or stale fetch is tried again after this long (per book, per kind)."""
+BOOK_DEPTH = 100
+"""Levels per side asked of ``GetBook`` (its maximum)."""
 
 
 class Bridge:
@@ -34,17 +59,31 @@ class Bridge:
         self._started_at = time.time_ns()
         self.last_error = ""
         self.market = MarketView()
+        self.trading = TradingView()
+        self.sync_error = ""
+        """Why the last fetch of orders, positions or a book failed ("" when it worked)."""
+        self._watched: set[str] = set()
+        self._next_try: dict[str, float] = {}
+        self._errors: dict[str, str] = {}
         self._async_zmq = zmq.asyncio.Context()
         self._stopping = False
         self._subscriber: AsyncSubscriber | None = None
 
     async def listen(self) -> None:
-        """The console's one bus subscription: quotes and feed state into the view state.
-        Runs for the life of the process (started at app start-up)."""
+        """The console's one bus subscription: quotes, feed state, books, venue trades,
+        execution reports and positions into the view state. Runs for the life of the
+        process (started at app start-up)."""
         self._subscriber = subscriber = AsyncSubscriber(
             self._async_zmq,
             self.settings.bus.xpub,
-            [topics.QUOTES, topics.FEED_STATES],
+            [
+                topics.QUOTES,
+                topics.FEED_STATES,
+                topics.BOOKS,
+                topics.VENUE_TRADES,
+                topics.ORDERS,
+                topics.POSITIONS,
+            ],
             hwm=self.settings.bus.hwm,
         )
         try:
@@ -52,10 +91,96 @@ class Bridge:
                 message = await subscriber.recv(timeout_ms=500)
                 if message is not None:
                     self.market.apply(message[1])
+                    self.trading.apply(message[1])
         except zmq.ZMQError:  # closed by close() at shutdown
             pass
         finally:
             subscriber.close()
+
+    async def maintain(self) -> None:
+        """Keep the trading view complete (start-up, gaps, restarts): :meth:`sync` every
+        second for the watchlist and the books pages watch. Started at app start-up."""
+        try:
+            while not self._stopping:
+                await self.sync()
+                await asyncio.sleep(SYNC_INTERVAL_S)
+        except zmq.ZMQError:  # the client was closed by close() at shutdown
+            pass
+
+    def symbols(self) -> list[str]:
+        """The symbols a page offers: the watchlist, then any other book the venue has."""
+        watchlist = list(self.settings.feed.watchlist)
+        return watchlist + sorted(set(self.trading.books) - set(watchlist))
+
+    def watch(self, symbol: str) -> None:
+        """A page shows ``symbol``'s book: keep it complete too (bounded like the view)."""
+        if symbol in self._watched or len(self._watched) < MAX_SYMBOLS:
+            self._watched.add(symbol)
+
+    async def sync(self, symbols: Iterable[str] = ()) -> None:
+        """Fetch what the bus alone cannot give: the orders and positions so far (once),
+        and a snapshot of each book (of ``symbols``, the watchlist and the watched ones)
+        that is missing or stale. Each fetch that fails is retried after
+        ``RETRY_S``, its reason kept in ``sync_error`` (a refusal or no answer never
+        raises)."""
+        view = self.trading
+        jobs: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        if not view.blotter.loaded:
+            jobs.append(("orders", self._load_orders))
+        if not view.positions_loaded:
+            jobs.append(("positions", self._load_positions))
+        for symbol in dict.fromkeys([*symbols, *self.settings.feed.watchlist, *self._watched]):
+            book = view.books.get(symbol)
+            if book is None or book.status != "live":
+                jobs.append((f"the book of {symbol}", functools.partial(self._load_book, symbol)))
+        for what in set(self._errors) - {what for what, _ in jobs}:
+            del self._errors[what]  # fetched, or the bus made it whole meanwhile
+        for what, job in jobs:
+            if not self._due(what):
+                continue
+            try:
+                await job()
+            except EngineUnreachable as exc:
+                self._errors[what] = f"Cannot load {what}: {exc}"
+            except CommandError as exc:
+                self._errors[what] = f"Cannot load {what} ({exc.code}): {exc.message}"
+            else:
+                self._errors.pop(what, None)
+        self.sync_error = "; ".join(self._errors.values())
+
+    async def _load_orders(self) -> None:
+        reply = await self.client.send(ListOrders(open_only=False, limit=MAX_ORDERS))
+        self.trading.blotter.load(self.client.expect(reply, OrderList).orders)
+
+    async def _load_positions(self) -> None:
+        reply = await self.client.send(GetPositions())
+        self.trading.load_positions(self.client.expect(reply, PositionList).positions)
+
+    async def _load_book(self, symbol: str) -> None:
+        reply = await self.client.send(GetBook(symbol=symbol, depth=BOOK_DEPTH))
+        self.trading.load_book(self.client.expect(reply, BookSnapshot))
+
+    def _due(self, what: str) -> bool:
+        now = time.monotonic()
+        if self._next_try.get(what, 0.0) > now:
+            return False
+        self._next_try[what] = now + RETRY_S
+        return True
+
+    async def submit_order(self, order: SubmitOrder) -> tuple[bool, str]:
+        """Send an order ticket as the console's user: (True, what was sent) or (False,
+        why not, in words for the operator)."""
+        try:
+            ack = self.client.expect(await self.client.send(order), OrderAck)
+        except EngineUnreachable as exc:
+            return False, str(exc)
+        except CommandError as exc:
+            if exc.code == ErrorCode.FORBIDDEN:
+                return False, (
+                    f"Your role ({self.client.role}) may not send orders; log in as an operator."
+                )
+            return False, f"Order refused ({exc.code}): {exc.message}"
+        return True, f"Sent {ack.client_order_id} ({ack.status})"
 
     def beat(self) -> None:
         self._publisher.publish(

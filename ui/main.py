@@ -11,7 +11,7 @@ from nicegui import app, background_tasks, ui
 from app.logs import configure_logging
 from app.settings import Settings
 from ui.bridge import Bridge
-from ui.pages import health, market
+from ui.pages import health, market, trading
 
 
 def frame() -> None:
@@ -20,6 +20,7 @@ def frame() -> None:
         ui.label("QSuite").classes("text-h6")
         ui.link("Health", "/").classes("text-white")
         ui.link("Market", "/market").classes("text-white")
+        ui.link("Orders & book", "/trading").classes("text-white")
 
 
 def console(bridge: health.HealthSource) -> None:
@@ -59,10 +60,16 @@ def run_ui(settings: Settings, *, native: bool) -> int:
         frame()
         market.build(bridge.market)
 
+    @ui.page("/trading")
+    def trading_page() -> None:
+        frame()
+        trading.build(bridge)
+
     app.on_startup(
         lambda: logger.info("Console on http://{}:{}", settings.ui.host, settings.ui.port)
     )
     app.on_startup(lambda: background_tasks.create(bridge.listen(), name="bus-listener"))
+    app.on_startup(lambda: background_tasks.create(bridge.maintain(), name="trading-sync"))
     app.on_shutdown(bridge.close)
     app.timer(settings.supervisor.heartbeat_interval_s, bridge.beat)
     app.timer(0.5, _watch_parent)

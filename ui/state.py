@@ -2,7 +2,8 @@
 
 Pages never read sockets: they render from here on their own timer, a few times a
 second at most, so a fast market never floods a tab and a slow tab never slows the
-engine. Everything here is bounded (one entry per symbol, capped).
+engine. Everything here is bounded (one entry per symbol, capped; the blotter, fills
+and tapes keep the latest N).
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from engine.bus.events import FeedStateChanged, QuoteUpdated
+from engine.bus.events import (
+    FeedStateChanged,
+    QuoteUpdated,
+)
 
 MAX_SYMBOLS = 500
 
