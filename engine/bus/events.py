@@ -398,6 +398,52 @@ class PositionChanged(Event, frozen=True, kw_only=True, tag="PositionChanged.v1"
     """The fill that moved it."""
 
 
+# --- risk (risk.*) -------------------------------------------------------------------------
+
+RiskState = Literal["ACTIVE", "REDUCING", "HALTED"]
+RiskScope = Literal["global", "account", "algo", "symbol"]
+
+
+class OrderDenied(Event, frozen=True, kw_only=True, tag="OrderDenied.v1"):
+    """The pre-trade risk gate refused an order; it never reached the venue
+    (``risk.denied.<account>``). Reason codes: :class:`engine.risk.decision.Reason`."""
+
+    account: str
+    symbol: str
+    client_order_id: str
+    side: Side
+    qty: Decimal
+    price: Decimal | None = None
+    """Limit price; None for a market order."""
+    reason: str
+    """Reason code, e.g. ``order_notional``, ``price_collar``, ``halted``, ``wash_trade``."""
+    limit: str = ""
+    """The limit that was hit: a risk-profile field (``max_order_notional``), a compliance
+    rule's name or a state (``kill_switch``)."""
+    limit_value: Decimal | None = None
+    """Its configured value (None when it has none)."""
+    observed: Decimal | None = None
+    """The value the order would have made of it."""
+    algo_id: str = ""
+    message: str = ""
+
+
+class RiskStateChanged(Event, frozen=True, kw_only=True, tag="RiskStateChanged.v1"):
+    """Trading state of a scope changed (``risk.state``): the kill switch (``global``,
+    ``account``, ``algo``, ``symbol``), an account's daily loss, a runaway algorithm."""
+
+    scope: RiskScope
+    key: str = ""
+    """The account, algo id or symbol ("" for ``global``)."""
+    state: RiskState
+    reason: str
+    """``kill_switch``, ``resumed``, ``daily_loss``, ``runaway``, ``day_start``."""
+    actor: str = ""
+    """Who: a username, ``automation:<client>``, or ``risk`` for the gate itself."""
+    message: str = ""
+    """The operator's reason or what the gate saw, in words."""
+
+
 #: Every event type, in one place; the decoder accepts exactly these.
 EVENT_TYPES: tuple[type[Event], ...] = (
     Heartbeat,
@@ -421,6 +467,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     TradePrinted,
     BookUpdated,
     PositionChanged,
+    OrderDenied,
+    RiskStateChanged,
 )
 
 AnyEvent = Union[EVENT_TYPES]  # type: ignore[valid-type]  # noqa: UP007

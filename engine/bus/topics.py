@@ -137,6 +137,16 @@ def position(account: str) -> str:
     return build("exec", "position", account)
 
 
+def risk_denied(account: str) -> str:
+    """Orders of one account the pre-trade risk gate denied (``OrderDenied``)."""
+    return build("risk", "denied", account)
+
+
+def risk_state() -> str:
+    """Trading-state changes of the risk gate (``RiskStateChanged``)."""
+    return build("risk", "state")
+
+
 HEARTBEATS = "sys.heartbeat"
 BARS = "md.bar"
 QUOTES = "md.quote"
@@ -153,3 +163,5 @@ ORDERS = "venue.order"
 VENUE_TRADES = "venue.trade"
 BOOKS = "venue.book"
 POSITIONS = "exec.position"
+RISK_DENIED = "risk.denied"
+RISK_STATES = "risk.state"
