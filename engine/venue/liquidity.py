@@ -89,7 +89,7 @@ class MarketMaker:
         if self.effect.sweep:
             events += self._sweep_bids(ts)
         if self._bid is not None and self._ask is not None:
-            events += self._requote(self._bid, self._ask, ts, force=True)
+            events += self._requote(self._bid, self._ask, ts)
         return events
 
     def quote(self, bid: float, ask: float, ts: int) -> list[Event]:
@@ -133,13 +133,13 @@ class MarketMaker:
             out[("sell", ask_t + k * step)] = size
         return out
 
-    def _requote(self, bid_t: int, ask_t: int, ts: int, force: bool = False) -> list[Event]:
+    def _requote(self, bid_t: int, ask_t: int, ts: int) -> list[Event]:
         targets = self._targets(bid_t, ask_t)
         events: list[Event] = []
         for key, (cid, size) in list(self._quotes.items()):
             state = self.book.order(MM_ACCOUNT, cid)
             gone = state is None or state.leaves_qty == 0
-            if key not in targets or gone or (force and size != targets[key]):
+            if key not in targets or gone or size != targets[key]:  # moved, or rescaled
                 if not gone:
                     events += self._track(self.book.cancel(MM_ACCOUNT, cid, ts=ts), ts)
                 self._quotes.pop(key, None)
