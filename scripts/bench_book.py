@@ -26,15 +26,17 @@ Every mode then replays the same pre-built tuples (strings made in advance):
 Throughput: the stream is cut into chunks of ``--chunk`` operations and the modes take
 turns chunk by chunk, each keeping its own book, so machine noise hits them alike; the
 figure is the median over chunks of operations per second, and each ratio is the median
-of the per-chunk ratios (mode ops/s / baseline ops/s: 1.0 = as fast). Latency: a second
+of the per-chunk ratios (mode ops/s / baseline ops/s: 1.0 = as fast). ``--rounds N``
+replays the stream N times on fresh books and reports the median round (and the range
+of the ratios) — for a shared, noisy machine. Latency: a second
 pass per mode on a fresh book times every ``--sample-every``-th operation alone with
 ``perf_counter_ns`` (the others run untimed) and reports p50/p99 overall and per kind,
 minus nothing (the timer's own cost is printed next to them). The garbage collector
 stays on, as in a venue process. Parity: each mode must end with the same trade count,
 traded lots and resting depth as the baseline.
 
-    .venv/bin/python scripts/bench_book.py [--ops 1000000] [--chunk 10000]
-                                           [--sample-every 10] [--json]
+    .venv/bin/python scripts/bench_book.py [--ops 1000000] [--chunk 10000] [--rounds 1]
+                                           [--sample-every 10] [--no-latency] [--json]
 """
 
 from __future__ import annotations
@@ -300,6 +302,22 @@ def throughput(ops: list[Op], chunk: int) -> dict[str, Any]:
     }
 
 
+def rounds(ops: list[Op], chunk: int, count: int) -> dict[str, Any]:
+    """:func:`throughput` ``count`` times: the median of each figure, the ratio ranges,
+    parity in every round."""
+    runs = [throughput(ops, chunk) for _ in range(count)]
+    out = dict(runs[0])
+    for key in ("ops_per_s", "ops_per_s_overall", "vs_baseline"):
+        out[key] = {m: statistics.median(r[key][m] for r in runs) for m in runs[0][key]}
+    out["vs_baseline_range"] = {
+        m: (min(r["vs_baseline"][m] for r in runs), max(r["vs_baseline"][m] for r in runs))
+        for m in MODES[1:]
+    }
+    out["parity"] = {m: all(r["parity"][m] for r in runs) for m in MODES}
+    out["rounds"] = count
+    return out
+
+
 def latency(ops: list[Op], every: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for mode in MODES:
@@ -367,15 +385,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ops", type=int, default=1_000_000, help="operations in the stream")
     parser.add_argument("--chunk", type=int, default=10_000, help="operations per turn")
+    parser.add_argument("--rounds", type=int, default=1, help="throughput: replays (median)")
     parser.add_argument("--sample-every", type=int, default=10, help="latency: time 1 op in N")
+    parser.add_argument("--no-latency", action="store_true", help="throughput only")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     t0 = time.perf_counter()
     ops = make_stream(args.ops)
     made = time.perf_counter() - t0
     result = {
-        "throughput": throughput(ops, args.chunk),
-        "latency": latency(ops, args.sample_every),
+        "throughput": rounds(ops, args.chunk, max(1, args.rounds)),
+        "latency": None if args.no_latency else latency(ops, args.sample_every),
         "mix": {k: sum(1 for op in ops if op[0] == i) / len(ops) for i, k in enumerate(KINDS)},
         "sample_every": args.sample_every,
         "calibration": calibration(),
@@ -396,19 +416,26 @@ def report(result: dict[str, Any]) -> None:
         f"python {result['python']}: empty loop {cal['empty_loop_ns']:.0f} ns/iteration,"
         f" PGO {'on' if cal['optimized_build'] else 'off'}, LTO {'on' if cal['lto'] else 'off'}",
         f"{t['ops']:,} ops ({mix}); {t['trades']:,} trades, {t['traded_lots']:,} lots;"
-        f" median of {t['chunk']:,}-op chunks, modes interleaved",
+        f" median of {t['chunk']:,}-op chunks, modes interleaved"
+        + (f"; median of {t['rounds']} rounds" if t["rounds"] > 1 else ""),
     ]
     for mode in MODES:
         ratio = "" if mode == "baseline" else f"  {t['vs_baseline'][mode]:.2f}x baseline"
+        if mode != "baseline" and t["rounds"] > 1:
+            low, high = t["vs_baseline_range"][mode]
+            ratio += f" ({low:.2f}-{high:.2f})"
         lines.append(
             f"  {mode:<14} {t['ops_per_s'][mode]:>10,.0f} ops/s"
             f" (overall {t['ops_per_s_overall'][mode]:>9,.0f}){ratio}{targets.get(mode, '')}"
         )
-    lines += [
-        f"  same trades and depth as the baseline: {t['parity']}",
+    lines.append(f"  same trades and depth as the baseline: {t['parity']}")
+    if lat is None:
+        print("\n".join(lines))
+        return
+    lines.append(
         f"latency per op, 1 op in {result['sample_every']} timed alone"
-        f" (includes ~{lat['timer_overhead_ns']} ns of timer and call overhead)",
-    ]
+        f" (includes ~{lat['timer_overhead_ns']} ns of timer and call overhead)"
+    )
     for mode in MODES:
         m = lat[mode]
         kinds = "  ".join(

@@ -6,17 +6,21 @@ checks of an order's fields.
   (``price_off_tick``, ``qty_off_lot``, ``price_not_finite`` …), plus the way back;
 - :class:`Reason` — every reason code the book puts in a rejection or a cancel;
 - :class:`DecimalCache` — ticks/lots → Decimal, memoized, so event emission stays cheap;
-- :func:`new_order_problem` — the checks of the book's integer inputs.
+- :func:`new_order_problem`, :func:`restored_order_problem` — the checks of the book's
+  integer inputs.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal, DecimalException
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
 from engine.errors import ConfigError
+
+if TYPE_CHECKING:
+    from engine.venue.levels import OrderState
 
 MAX_TICKS = 1 << 62
 """Largest price in ticks (and quantity in lots) the book takes; beyond is out of range."""
@@ -130,22 +134,31 @@ def _units(value: object, unit: Decimal, what: str) -> tuple[int, str]:
     return count, ""
 
 
-class DecimalCache(dict[int, Decimal]):
-    """``cache[n] == unit * n``, computed once per ``n`` (up to ``limit`` entries, then
-    computed on every miss) — a dict lookup instead of a Decimal multiplication."""
+class DecimalCache:
+    """``cache[n] == unit * n``, computed once per ``n`` — a dict lookup instead of a
+    Decimal multiplication.
 
-    __slots__ = ("limit", "unit")
+    ``values`` is a plain dict the hot paths index directly (in CPython 3.11 a lookup in
+    a dict *subclass* with ``__missing__`` costs about twice as much); a miss there
+    raises ``KeyError``, and they fall back to ``cache[n]``, which computes and keeps the
+    value. At ``limit`` values the cache starts over (so it stays bounded)."""
+
+    __slots__ = ("limit", "unit", "values")
 
     def __init__(self, unit: Decimal, limit: int = 1 << 16) -> None:
-        super().__init__()
         self.unit = unit
         self.limit = limit
+        self.values: dict[int, Decimal] = {}
 
-    def __missing__(self, n: int) -> Decimal:
-        value = self.unit * n
-        if len(self) < self.limit:
-            self[n] = value
-        return value
+    def __getitem__(self, n: int) -> Decimal:
+        try:
+            return self.values[n]
+        except KeyError:
+            values = self.values
+            if len(values) >= self.limit:
+                values.clear()
+            value = values[n] = self.unit * n
+            return value
 
 
 def int_problem(value: object, what: Literal["qty", "price"]) -> str:
@@ -198,3 +211,22 @@ def new_order_problem(
     if problem:
         return problem, f"price {price!r} is not a positive number of ticks"
     return "", ""
+
+
+def restored_order_problem(state: OrderState) -> str:
+    """The reason code of the first thing wrong with the fields of an order to restore
+    (a resting limit day/gtc order, partly filled at most), else ""."""
+    if not state.account:
+        return Reason.ACCOUNT_REQUIRED
+    if not state.client_order_id or not state.venue_order_id:
+        return Reason.CLIENT_ORDER_ID_REQUIRED
+    if state.side not in ("buy", "sell"):
+        return Reason.SIDE_INVALID
+    if state.order_type != "limit" or state.tif not in ("day", "gtc"):
+        return Reason.TIF_INVALID
+    problem = int_problem(state.qty, "qty") or int_problem(state.price, "price")
+    if problem:
+        return problem
+    if type(state.cum_qty) is not int or not 0 <= state.cum_qty < state.qty:
+        return Reason.QTY_BELOW_FILLED
+    return ""

@@ -11,6 +11,10 @@ Decimals appear only in the events it builds. This module holds:
   levels an operation changed (for L2 deltas);
 - :class:`OrderState` — the read-only view of an order the book hands out (and takes
   back in ``restore``).
+
+The book's hot paths (:mod:`engine.venue.book`, :mod:`engine.venue.matching`) inline the
+methods below on these fields; the methods serve the rarer paths and keep the rules in
+one readable place.
 """
 
 from __future__ import annotations
@@ -28,13 +32,20 @@ OrderStatusName = Literal["accepted", "partially_filled", "filled", "cancelled"]
 class BookOrder(msgspec.Struct, eq=False, gc=False):
     """One order of a book, in ticks and lots; mutable, owned by the book.
 
-    Invariant: ``cum + leaves + cancelled == qty``. ``leaves > 0`` exactly while the
-    order rests (a remainder that may not rest is cancelled within the same operation).
+    Invariant: ``cum + leaves + cancelled == qty`` — the filled quantity is not stored,
+    it is :attr:`cum`. ``leaves > 0`` exactly while the order rests (a remainder that
+    may not rest is cancelled within the same operation), and ``cancelled`` is 0 until
+    the order leaves the book.
 
-    Orders and levels are not tracked by the garbage collector (``gc=False``: a book
-    keeps up to ``keep_done`` + resting orders, and traversing them cost ~10% of the
-    matching time). Their links form cycles only while an order rests; the book breaks
-    those when it unlinks an order and when it is itself freed.
+    A msgspec struct: creating one costs about a third of a ``__slots__`` class with an
+    ``__init__`` (which would also be tracked by the garbage collector), though a field
+    store costs ~4x more (msgspec's ``__setattr__`` keeps CPython from specializing it);
+    with a ``__slots__`` class the bench's matching took ~20% more instructions. So the
+    hot paths pass ``prev`` to the constructor and store as few fields as they can.
+    Orders are not tracked by the garbage collector (``gc=False``: a book keeps up to
+    ``keep_done`` + resting orders, and traversing them cost ~10% of the matching time).
+    Their links form cycles only while an order rests; the book breaks those when it
+    unlinks an order and when it is itself freed.
     """
 
     account: str
@@ -50,24 +61,34 @@ class BookOrder(msgspec.Struct, eq=False, gc=False):
     leaves: int
     ts: int
     """When it was accepted, or re-queued by a replace (UTC ns)."""
-    cum: int = 0
-    cancelled: int = 0
     prev: BookOrder | None = None
+    """The order before it in its level (None at the head or when it does not rest)."""
     next: BookOrder | None = None
-    level: PriceLevel | None = None
-    """The level it rests in; None when it does not rest."""
+    cancelled: int = 0
     aliases: list[str] | None = None
     """Its earlier client_order_ids, after replaces."""
 
+    @property
+    def cum(self) -> int:
+        """Filled quantity in lots."""
+        return self.qty - self.leaves - self.cancelled
 
-class PriceLevel(msgspec.Struct, eq=False, gc=False):
-    """The orders resting at one price, oldest (first to trade) at ``head``."""
 
-    price: int
-    qty: int
-    """Sum of ``leaves`` of the orders in the level, kept up to date by every change."""
-    head: BookOrder | None = None
-    tail: BookOrder | None = None
+class PriceLevel:
+    """The orders resting at one price, oldest (first to trade) at ``head``; ``qty`` is
+    the sum of their ``leaves``, kept up to date by every change.
+
+    A ``__slots__`` class rather than a struct: levels are few and long-lived but their
+    fields change on every operation, and a slot store is the cheapest store there is.
+    """
+
+    __slots__ = ("head", "price", "qty", "tail")
+
+    def __init__(self, price: int) -> None:
+        self.price = price
+        self.qty = 0
+        self.head: BookOrder | None = None
+        self.tail: BookOrder | None = None
 
     def append(self, order: BookOrder) -> None:
         """Queue ``order`` at the back (it must not rest anywhere); adds its leaves."""
@@ -78,7 +99,6 @@ class PriceLevel(msgspec.Struct, eq=False, gc=False):
             tail.next = order
             order.prev = tail
         self.tail = order
-        order.level = self
         self.qty += order.leaves
 
     def unlink(self, order: BookOrder) -> None:
@@ -88,12 +108,12 @@ class PriceLevel(msgspec.Struct, eq=False, gc=False):
             self.head = nxt
         else:
             prev.next = nxt
+            order.prev = None
         if nxt is None:
             self.tail = prev
         else:
             nxt.prev = prev
-        order.prev = order.next = None
-        order.level = None
+            order.next = None
         self.qty -= order.leaves
 
     def orders(self) -> list[BookOrder]:
@@ -110,9 +130,7 @@ class BookSide:
     """One side of a book: its levels by price; their keys (``price`` for bids,
     ``-price`` for asks) sorted ascending, so the best level is ``keys[-1]``, a sweep pops
     from the end and a level near the touch inserts near the end; and ``touched``, the
-    levels changed since the last delta (a gone level keeps qty 0).
-
-    The book's hot paths inline :meth:`rest` and :meth:`withdraw` on these fields."""
+    levels changed since the last delta (a gone level keeps qty 0)."""
 
     __slots__ = ("buy", "keys", "levels", "sign", "touched")
 
@@ -127,27 +145,33 @@ class BookSide:
         """Best price in ticks, None when the side is empty."""
         return self.keys[-1] * self.sign if self.keys else None
 
+    def level(self, price: int) -> PriceLevel:
+        """The level at ``price``, made (empty) if there is none."""
+        level = self.levels.get(price)
+        if level is None:
+            level = self.levels[price] = PriceLevel(price)
+            insort(self.keys, price * self.sign)
+        return level
+
     def rest(self, order: BookOrder, track: bool) -> None:
         """Queue ``order`` at the back of its price level (a new level if need be)."""
         price = order.price
         assert price is not None
-        level = self.levels.get(price)
-        if level is None:
-            level = self.levels[price] = PriceLevel(price, 0)
-            insort(self.keys, price * self.sign)
+        level = self.level(price)
         level.append(order)
         if track:
             self.touched[price] = level
 
     def withdraw(self, order: BookOrder, track: bool) -> None:
         """Take a resting order out of its level, dropping the level if it empties."""
-        level = order.level
-        assert level is not None
+        price = order.price
+        assert price is not None
+        level = self.levels[price]
         level.unlink(order)
         if level.head is None:
             self.drop(level)
         if track:
-            self.touched[level.price] = level
+            self.touched[price] = level
 
     def drop(self, level: PriceLevel) -> None:
         """Forget an empty level."""
@@ -181,25 +205,25 @@ class BookSide:
         for price, level in self.levels.items():
             total, prev, order = 0, None, level.head
             while order is not None:
-                if order.prev is not prev or order.level is not level or order.leaves <= 0:
+                if order.prev is not prev or order.leaves <= 0 or order.cancelled:
                     out.append(f"{name} {price}: bad links or leaves at {order.venue_order_id}")
                 if order.price != price or (order.side == "buy") != self.buy:
                     out.append(f"{name} {price}: misplaced {order.venue_order_id}")
                 total += order.leaves
                 prev, order = order, order.next
-            if level.tail is not prev or level.head is None:
+            if level.tail is not prev or level.head is None or level.price != price:
                 out.append(f"{name} {price}: head/tail out of step")
             if total != level.qty:
                 out.append(f"{name} {price}: qty {level.qty} != orders {total}")
         return out
 
     def release(self) -> None:
-        """Break every link (orders and levels are invisible to the garbage collector)."""
+        """Break every link (orders are invisible to the garbage collector)."""
         for level in self.levels.values():
             order = level.head
             while order is not None:
                 nxt = order.next
-                order.prev = order.next = order.level = None
+                order.prev = order.next = None
                 order = nxt
             level.head = level.tail = None
 
@@ -226,8 +250,9 @@ class OrderState(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def of(cls, order: BookOrder) -> OrderState:
+        cum = order.qty - order.leaves - order.cancelled
         if order.leaves:
-            status: OrderStatusName = "partially_filled" if order.cum else "accepted"
+            status: OrderStatusName = "partially_filled" if cum else "accepted"
         else:
             status = "cancelled" if order.cancelled else "filled"
         return cls(
@@ -239,7 +264,7 @@ class OrderState(msgspec.Struct, frozen=True, kw_only=True):
             tif=order.tif,
             price=order.price,
             qty=order.qty,
-            cum_qty=order.cum,
+            cum_qty=cum,
             leaves_qty=order.leaves,
             cancelled_qty=order.cancelled,
             status=status,

@@ -19,7 +19,7 @@ from engine.bus.events import (
 )
 from engine.errors import ConfigError
 from engine.venue.book import OrderBook
-from engine.venue.instrument import InstrumentSpec, Reason
+from engine.venue.instrument import DecimalCache, InstrumentSpec, Reason
 from engine.venue.levels import OrderState
 from engine.venue.protocol import OrderStatus
 
@@ -942,6 +942,78 @@ def test_id_prefix_and_counters_when_given_then_ids_continue() -> None:
     assert (book.next_order_number, book.next_trade_number) == (43, 8)
 
 
+def test_ids_when_counters_cross_a_thousand_then_plain_numbers() -> None:
+    book = OrderBook(SPEC, first_order_number=998, first_trade_number=999)
+    vids = [rest(book, f"s{i}", "sell", 1, 10000 + i) for i in range(4)]
+
+    events = book.submit("t", "x", "buy", 3, 10003, ts=TS)
+
+    assert vids == ["AAPL-O998", "AAPL-O999", "AAPL-O1000", "AAPL-O1001"]
+    assert only(events, OrderAccepted)[0].venue_order_id == "AAPL-O1002"
+    assert [p.trade_id for p in only(events, TradePrinted)] == [
+        "AAPL-T999",
+        "AAPL-T1000",
+        "AAPL-T1001",
+    ]
+    assert [f.exec_id for f in only(events, OrderFilled)][:2] == ["AAPL-T999-t", "AAPL-T999-m"]
+    assert (book.next_order_number, book.next_trade_number) == (1003, 1002)
+    assert book.order(venue_order_id="AAPL-O1000") is not None
+    assert book.order(venue_order_id="AAPL-O01000") is None
+
+
+def test_ids_when_reports_switched_on_later_then_ids_continue() -> None:
+    book = OrderBook(SPEC, reports=False)
+    for i in range(1200):  # past a thousand of order ids and of trade ids, quietly
+        book.submit("mm", f"s{i}", "sell", 1, 10000, ts=TS)
+        book.submit("t", f"b{i}", "buy", 1, 10000, ts=TS)
+    book.reports = True
+
+    rest(book, "s", "sell", 1, 10000)
+    events = book.submit("t", "b", "buy", 1, 10000, ts=TS)
+
+    assert only(events, OrderAccepted)[0].venue_order_id == "AAPL-O2402"
+    assert only(events, TradePrinted)[0].trade_id == "AAPL-T1201"
+
+
+def test_submit_when_price_and_qty_beyond_small_ints_then_same_rules(book: OrderBook) -> None:
+    big = 1 << 40
+    rest(book, "s1", "sell", 1 << 35, big)
+    rest(book, "s2", "sell", 2, big)
+
+    events = book.submit("t", "b1", "buy", 3, big, ts=TS)
+
+    assert fills_of(events, "taker") == [("b1", D("3"), SPEC.price_of(big))]
+    assert book.depth_ticks() == ([], [(big, (1 << 35) - 3 + 2)])
+    assert rejection(book.submit("t", "b2", "buy", 1, 1 << 63, ts=TS)).reason == (
+        "price_out_of_range"
+    )
+
+
+def test_events_when_decimal_caches_start_over_then_same_events() -> None:
+    def run(limit: int) -> list[Event]:
+        book = OrderBook(SPEC, deltas=True)
+        book._build.prices.limit = book._build.lots.limit = limit  # forget at once
+        out: list[Event] = []
+        for i in range(6):
+            out += book.submit("a", f"s{i}", "sell", 2 + i, 10000 + i % 3, ts=TS)
+        out += book.submit("b", "b1", "buy", 7, 10002, ts=TS)
+        out += book.cancel("a", "s5", ts=TS)
+        out += book.replace("a", "s4", "s4b", 9, 10001, ts=TS)
+        out += book.submit("b", "b2", "buy", 30, order_type="market", ts=TS)
+        return [*out, book.snapshot(TS)]
+
+    assert run(1) == run(1 << 16)
+
+
+def test_decimal_cache_when_full_then_starts_over_with_right_values() -> None:
+    cache = DecimalCache(Decimal("0.01"), limit=2)
+
+    values = [cache[n] for n in (1, 2, 3, 1, 250)]
+
+    assert values == [D("0.01"), D("0.02"), D("0.03"), D("0.01"), D("2.50")]
+    assert len(cache.values) <= 2
+
+
 def test_restore_when_open_orders_given_then_priority_preserved() -> None:
     original = OrderBook(SPEC)
     for i, (account, price) in enumerate([("a", 10000), ("b", 10000), ("c", 10001), ("d", 10000)]):
@@ -1036,10 +1108,11 @@ def test_book_when_freed_then_resting_orders_unlinked() -> None:
     level = book._asks.levels[10000]  # orders are not GC-tracked: the book must break the links
     first = level.head
     assert first is not None and first.next is not None
+    second = first.next
 
     del book
 
-    assert (level.head, level.tail, first.next, first.level) == (None, None, None, None)
+    assert (level.head, level.tail, first.next, second.prev) == (None, None, None, None)
 
 
 def test_keep_done_when_exceeded_then_old_done_orders_forgotten_but_ids_stay_taken() -> None:
