@@ -77,7 +77,7 @@ from engine.venue.protocol import (
     StatusReport,
     StatusRequest,
 )
-from engine.venue.store import VenueStore
+from engine.venue.store import VenueStore, plain_decimal
 
 _ORDER_REPORTS = (OrderAccepted, OrderFilled, OrderCancelled, OrderReplaced)
 _CLIENT_REPORTS = (*_ORDER_REPORTS, OrderRejected)
@@ -172,7 +172,7 @@ class VenueService:
     def _open_book(self, row: Any) -> OrderBook:
         """A new, empty book (and its market maker and flow) from an instrument row."""
         s, symbol = self.settings, row.symbol
-        spec = InstrumentSpec(symbol, _decimal(row.tick_size), _decimal(row.lot_size))
+        spec = InstrumentSpec(symbol, plain_decimal(row.tick_size), plain_decimal(row.lot_size))
         book = OrderBook(
             spec,
             venue=s.name,
@@ -204,7 +204,9 @@ class VenueService:
             book = self.book(symbol)
             states = []
             for r in orders:
-                price = None if r.price is None else book.spec.price_ticks(_decimal(r.price))[0]
+                price = (
+                    None if r.price is None else book.spec.price_ticks(plain_decimal(r.price))[0]
+                )
                 states.append(
                     OrderState(
                         account=r.account,
@@ -214,9 +216,9 @@ class VenueService:
                         order_type=r.order_type,
                         tif=r.tif,
                         price=price,
-                        qty=book.spec.qty_lots(_decimal(r.qty))[0],
-                        cum_qty=book.spec.qty_lots(_decimal(r.cum_qty))[0]
-                        if _decimal(r.cum_qty) > 0
+                        qty=book.spec.qty_lots(plain_decimal(r.qty))[0],
+                        cum_qty=book.spec.qty_lots(plain_decimal(r.cum_qty))[0]
+                        if plain_decimal(r.cum_qty) > 0
                         else 0,
                         ts=r.ts_created,
                     )
@@ -469,8 +471,8 @@ class VenueService:
         )
         return InstrumentSet(
             symbol=cmd.symbol,
-            tick_size=_decimal(row.tick_size),
-            lot_size=_decimal(row.lot_size),
+            tick_size=plain_decimal(row.tick_size),
+            lot_size=plain_decimal(row.lot_size),
             base_liquidity=float(row.base_liquidity),
             volatility=float(row.volatility),
             applied="now",
@@ -494,8 +496,3 @@ def _split(item: str) -> tuple[str, str]:
     """``account/client_order_id`` in a status request (the id alone: any account)."""
     account, _, cid = item.rpartition("/")
     return account, cid
-
-
-def _decimal(value: Any) -> Decimal:
-    d = value if isinstance(value, Decimal) else Decimal(str(value))
-    return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()

@@ -226,10 +226,10 @@ def _status(row: Any, fills: list[Any]) -> OrderStatus:
         side=row.side,
         order_type=row.order_type,
         tif=row.tif,
-        qty=_dec(row.qty),
-        price=None if row.price is None else _dec(row.price),
-        cum_qty=_dec(row.cum_qty),
-        leaves_qty=_dec(row.leaves_qty),
+        qty=plain_decimal(row.qty),
+        price=None if row.price is None else plain_decimal(row.price),
+        cum_qty=plain_decimal(row.cum_qty),
+        leaves_qty=plain_decimal(row.leaves_qty),
         status=row.status,
         fills=[
             OrderFilled(
@@ -242,11 +242,11 @@ def _status(row: Any, fills: list[Any]) -> OrderStatus:
                 side=f.side,
                 exec_id=f.exec_id,
                 trade_id=f.trade_id,
-                qty=_dec(f.qty),
-                price=_dec(f.price),
+                qty=plain_decimal(f.qty),
+                price=plain_decimal(f.price),
                 liquidity=f.liquidity,
-                leaves_qty=_dec(f.leaves_qty),
-                cum_qty=_dec(f.cum_qty),
+                leaves_qty=plain_decimal(f.leaves_qty),
+                cum_qty=plain_decimal(f.cum_qty),
             )
             for f in fills
         ],
@@ -271,7 +271,7 @@ def _unknown(account: str, client_order_id: str) -> OrderStatus:
     )
 
 
-def _dec(value: Any) -> Decimal:
+def plain_decimal(value: Any) -> Decimal:
     """A stored decimal without the column's trailing zeros (``100.5000000000`` →
     ``100.5``, ``100.0000000000`` → ``100``)."""
     d = value if isinstance(value, Decimal) else Decimal(str(value))
