@@ -1,6 +1,8 @@
 """``qsuite ctl …``: every control command from the shell, as a table or ``--json``.
 
-Each verb is one row of :data:`VERBS`: its arguments and how they become a command.
+Each verb is one row of :data:`VERBS`: its arguments and how they become a command
+(declared with :mod:`app.ctl_verbs`; the algorithm and strategy verbs live in
+:mod:`app.ctl_algos`).
 The reply is printed as JSON (``--json``, for automation) or as a table.
 """
 
@@ -8,15 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
 
 from app.client import QSuiteClient
+from app.ctl_algos import ALGO_ACTIONS, STRATEGY_ACTIONS
+from app.ctl_verbs import COMMAND_ID, Verb, arg, assignment, decimal, group, utc_ns
 from app.render import render
 from app.settings import ENGINE_PROCESSES, Settings
 from engine.bus.commands import (
@@ -34,6 +34,7 @@ from engine.bus.commands.analysis import (
     ListAnalysis,
     SetRuleEnabled,
 )
+from engine.bus.commands.analytics import DEFAULT_CAPITAL, GetPerformance
 from engine.bus.commands.jobs import ListJobs, RequestBackfill, RunJob
 from engine.bus.commands.market import (
     GetBars,
@@ -51,6 +52,18 @@ from engine.bus.commands.orders import (
     RequestReplace,
     SubmitOrder,
 )
+from engine.bus.commands.risk import (
+    AcknowledgeAlert,
+    EnableComplianceRule,
+    GetRiskProfile,
+    GetRiskStatus,
+    HaltTrading,
+    ListAlerts,
+    ListComplianceRules,
+    ResumeTrading,
+    SetComplianceRule,
+    SetRiskProfile,
+)
 from engine.bus.commands.venue import GetBook, GetVenueStatus, SetHalt, SetInstrument
 from engine.intervals import INTERVAL_SECONDS
 
@@ -65,51 +78,7 @@ SCENARIOS = [
     "illiquid",
     "gap_open",
 ]
-Arg = tuple[tuple[str, ...], dict[str, Any]]
-
-
-def utc_ns(text: str) -> int:
-    """``2024-01-31`` or ``2024-01-31T14:30[:00][+00:00]`` (UTC unless an offset is given)."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date like 2024-01-31 or 2024-01-31T14:30"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1_000_000_000)
-
-
-def decimal(text: str) -> Decimal:
-    """A quantity or price as typed (exact; the engine checks its range)."""
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number like 100 or 12.5") from None
-
-
-def _arg(*names: str, **kwargs: Any) -> Arg:
-    return names, kwargs
-
-
-INTERVAL = _arg("--interval", default="1d", choices=list(INTERVAL_SECONDS), help="bar interval")
-COMMAND_ID = _arg("--command-id", default="", help="idempotency key (default: a new one)")
-
-
-@dataclass(frozen=True)
-class Verb:
-    help: str
-    build: Callable[[argparse.Namespace], tuple[Command, str | None]]
-    """The command and, for commands every process serves, which process."""
-    args: list[Arg] = field(default_factory=list)
-    actions: dict[str, Verb] = field(default_factory=dict)
-    """Sub-verbs (``ctl order submit …``), each with its own arguments and command."""
-
-
-def _group(help: str, actions: dict[str, Verb]) -> Verb:
-    """A verb whose sub-verb (``args.action``) builds the command."""
-    return Verb(help, lambda a: actions[a.action].build(a), actions=actions)
+INTERVAL = arg("--interval", default="1d", choices=list(INTERVAL_SECONDS), help="bar interval")
 
 
 ORDER_ACTIONS: dict[str, Verb] = {
@@ -130,21 +99,21 @@ ORDER_ACTIONS: dict[str, Verb] = {
             None,
         ),
         [
-            _arg("account"),
-            _arg("symbol"),
-            _arg("side", choices=["buy", "sell"]),
-            _arg("qty", type=decimal),
-            _arg("--price", type=decimal, help="limit price (required for a limit order)"),
-            _arg("--type", choices=["limit", "market"], default="limit"),
-            _arg("--tif", choices=["day", "gtc", "ioc", "fok"], default="day"),
-            _arg("--id", default="", help="client_order_id (default: man-<command id>)"),
+            arg("account"),
+            arg("symbol"),
+            arg("side", choices=["buy", "sell"]),
+            arg("qty", type=decimal),
+            arg("--price", type=decimal, help="limit price (required for a limit order)"),
+            arg("--type", choices=["limit", "market"], default="limit"),
+            arg("--tif", choices=["day", "gtc", "ioc", "fok"], default="day"),
+            arg("--id", default="", help="client_order_id (default: man-<command id>)"),
             COMMAND_ID,
         ],
     ),
     "cancel": Verb(
         "cancel an open order (operator)",
         lambda a: (RequestCancel(client_order_id=a.client_order_id, command_id=a.command_id), None),
-        [_arg("client_order_id"), COMMAND_ID],
+        [arg("client_order_id"), COMMAND_ID],
     ),
     "replace": Verb(
         "change an open order's quantity and/or price (operator)",
@@ -158,9 +127,9 @@ ORDER_ACTIONS: dict[str, Verb] = {
             None,
         ),
         [
-            _arg("client_order_id"),
-            _arg("--qty", type=decimal, required=True, help="new total quantity"),
-            _arg("--price", type=decimal, help="new limit price (default: unchanged)"),
+            arg("client_order_id"),
+            arg("--qty", type=decimal, required=True, help="new total quantity"),
+            arg("--price", type=decimal, help="new limit price (default: unchanged)"),
             COMMAND_ID,
         ],
     ),
@@ -168,9 +137,116 @@ ORDER_ACTIONS: dict[str, Verb] = {
         "orders of the order manager, newest first",
         lambda a: (ListOrders(account=a.account, open_only=not a.all, limit=a.limit), None),
         [
-            _arg("--account"),
-            _arg("--all", action="store_true", help="ended orders too (default: open ones)"),
-            _arg("--limit", type=int, default=50),
+            arg("--account"),
+            arg("--all", action="store_true", help="ended orders too (default: open ones)"),
+            arg("--limit", type=int, default=50),
+        ],
+    ),
+}
+
+
+def _profile(a: argparse.Namespace) -> Command:
+    if not a.set:
+        return GetRiskProfile(account=a.account)
+    return SetRiskProfile(
+        account=a.account,
+        changes=dict(a.set),
+        expected_version=a.expected_version,
+        command_id=a.command_id,
+    )
+
+
+def _rule(a: argparse.Namespace) -> Command:
+    if a.kind:
+        return SetComplianceRule(
+            name=a.name,
+            kind=a.kind,
+            params=a.params,
+            enabled=not a.disable,
+            command_id=a.command_id,
+        )
+    if a.enable == a.disable:
+        raise SystemExit(
+            "qsuite ctl risk rule: give --kind (and --params) to set the rule, or one of "
+            "--enable / --disable"
+        )
+    return EnableComplianceRule(name=a.name, enabled=a.enable, command_id=a.command_id)
+
+
+SCOPE = arg(
+    "scope",
+    nargs="?",
+    default="global",
+    choices=["global", "account", "symbol", "algo"],
+    help="what to halt (default: all trading)",
+)
+SCOPE_KEY = arg("key", nargs="?", default="", help="the account, symbol or algorithm id")
+RISK_ACTIONS: dict[str, Verb] = {
+    "halt": Verb(
+        "kill switch: cancel the scope's working orders, deny new risk-increasing ones (operator)",
+        lambda a: (
+            HaltTrading(scope=a.scope, key=a.key, reason=a.reason, command_id=a.command_id),
+            None,
+        ),
+        [SCOPE, SCOPE_KEY, arg("--reason", required=True), COMMAND_ID],
+    ),
+    "resume": Verb(
+        "lift a halt or a runaway disable (admin: --role admin; audited)",
+        lambda a: (
+            ResumeTrading(scope=a.scope, key=a.key, reason=a.reason, command_id=a.command_id),
+            None,
+        ),
+        [SCOPE, SCOPE_KEY, arg("--reason", required=True), COMMAND_ID],
+    ),
+    "status": Verb(
+        "trading states, P&L, usage of every limit, halts and open alerts",
+        lambda a: (GetRiskStatus(account=a.account), None),
+        [arg("--account")],
+    ),
+    "alerts": Verb(
+        "stored alerts, newest first (default: the unacknowledged ones)",
+        lambda a: (ListAlerts(open_only=not a.all, account=a.account, limit=a.limit), None),
+        [
+            arg("--all", action="store_true", help="acknowledged ones too"),
+            arg("--account"),
+            arg("--limit", type=int, default=50),
+        ],
+    ),
+    "ack": Verb(
+        "acknowledge an alert (operator)",
+        lambda a: (AcknowledgeAlert(alert_id=a.alert_id, command_id=a.command_id), None),
+        [arg("alert_id", type=int), COMMAND_ID],
+    ),
+    "profile": Verb(
+        "an account's risk limits; --set field=value changes them (admin; audited)",
+        lambda a: (_profile(a), None),
+        [
+            arg("account"),
+            arg(
+                "--set",
+                type=assignment,
+                action="append",
+                default=[],
+                help="a limit to change, e.g. max_order_qty=500 (none: no limit); repeatable",
+            ),
+            arg("--expected-version", type=int, help="refuse unless the profile is at it"),
+            COMMAND_ID,
+        ],
+    ),
+    "rules": Verb(
+        "compliance rules in force and every rule kind with its parameters",
+        lambda a: (ListComplianceRules(), None),
+    ),
+    "rule": Verb(
+        "set, enable or disable a compliance rule (admin; audited)",
+        lambda a: (_rule(a), None),
+        [
+            arg("name", help="the rule's name, e.g. restricted"),
+            arg("--kind", help="restricted_list, wash_trade, short_sale, trading_window, …"),
+            arg("--params", default="{}", help='JSON, e.g. \'{"symbols": ["XYZ"]}\''),
+            arg("--enable", action="store_true"),
+            arg("--disable", action="store_true"),
+            COMMAND_ID,
         ],
     ),
 }
@@ -180,25 +256,25 @@ VERBS: dict[str, Verb] = {
     "health": Verb(
         "health of every process",
         lambda a: (GetHealth(), None),
-        [_arg("--check", action="store_true", help="exit 1 unless every process is up")],
+        [arg("--check", action="store_true", help="exit 1 unless every process is up")],
     ),
     "ping": Verb(
-        "is a process there", lambda a: (Ping(), a.process), [_arg("process", choices=PROCESSES)]
+        "is a process there", lambda a: (Ping(), a.process), [arg("process", choices=PROCESSES)]
     ),
     "status": Verb(
         "version, uptime, commands and counters of a process",
         lambda a: (GetStatus(), a.process),
-        [_arg("process", choices=PROCESSES)],
+        [arg("process", choices=PROCESSES)],
     ),
     "loglevel": Verb(
         "change a process's log level (admin)",
         lambda a: (SetLogLevel(level=a.level, command_id=a.command_id), a.process),
-        [_arg("process", choices=PROCESSES), _arg("level", choices=LEVELS), COMMAND_ID],
+        [arg("process", choices=PROCESSES), arg("level", choices=LEVELS), COMMAND_ID],
     ),
     "restart": Verb(
         "restart a supervised process (admin)",
         lambda a: (RestartProcess(process=a.process, command_id=a.command_id), None),
-        [_arg("process", choices=[*ENGINE_PROCESSES, "ui"]), COMMAND_ID],
+        [arg("process", choices=[*ENGINE_PROCESSES, "ui"]), COMMAND_ID],
     ),
     "feed": Verb(
         "feed mode (LIVE / SIMULATED / CACHED), breaker and why", lambda a: (GetFeedStatus(), None)
@@ -210,22 +286,22 @@ VERBS: dict[str, Verb] = {
             None,
         ),
         [
-            _arg("symbol"),
+            arg("symbol"),
             INTERVAL,
-            _arg("--start", type=utc_ns, help="first bar time (UTC date or datetime)"),
-            _arg("--end", type=utc_ns, help="end of the range (exclusive)"),
-            _arg("--limit", type=int, default=50, help="at most this many (the newest)"),
+            arg("--start", type=utc_ns, help="first bar time (UTC date or datetime)"),
+            arg("--end", type=utc_ns, help="end of the range (exclusive)"),
+            arg("--limit", type=int, default=50, help="at most this many (the newest)"),
         ],
     ),
     "quotes": Verb(
         "latest quotes from the price cache",
         lambda a: (GetQuotes(symbols=a.symbols), None),
-        [_arg("symbols", nargs="*", help="symbols (default: every cached one)")],
+        [arg("symbols", nargs="*", help="symbols (default: every cached one)")],
     ),
     "fundamentals": Verb(
         "stored fundamentals of a symbol",
         lambda a: (GetFundamentals(symbol=a.symbol), None),
-        [_arg("symbol")],
+        [arg("symbol")],
     ),
     "instruments": Verb(
         "the instrument master",
@@ -233,17 +309,17 @@ VERBS: dict[str, Verb] = {
             ListInstruments(exchange=a.exchange, sector=a.sector, industry=a.industry),
             None,
         ),
-        [_arg("--exchange"), _arg("--sector"), _arg("--industry")],
+        [arg("--exchange"), arg("--sector"), arg("--industry")],
     ),
     "ingestion": Verb(
         "the ingestion log (newest first)",
         lambda a: (GetIngestionLog(job=a.job, limit=a.limit), None),
-        [_arg("--job"), _arg("--limit", type=int, default=20)],
+        [arg("--job"), arg("--limit", type=int, default=20)],
     ),
     "scenario": Verb(
         "switch the simulated market's scenario (operator)",
         lambda a: (SetScenario(scenario=a.scenario, command_id=a.command_id), None),
-        [_arg("scenario", choices=SCENARIOS), COMMAND_ID],
+        [arg("scenario", choices=SCENARIOS), COMMAND_ID],
     ),
     "jobs": Verb(
         "background jobs: list, or run one now (operator)",
@@ -253,8 +329,8 @@ VERBS: dict[str, Verb] = {
             else (ListJobs(), None)
         ),
         [
-            _arg("action", choices=["list", "run"], nargs="?", default="list"),
-            _arg("job", nargs="?"),
+            arg("action", choices=["list", "run"], nargs="?", default="list"),
+            arg("job", nargs="?"),
             COMMAND_ID,
         ],
     ),
@@ -272,11 +348,11 @@ VERBS: dict[str, Verb] = {
             None,
         ),
         [
-            _arg("symbols", nargs="+"),
+            arg("symbols", nargs="+"),
             INTERVAL,
-            _arg("--start", type=utc_ns, required=True),
-            _arg("--end", type=utc_ns),
-            _arg("--source", choices=["yahoo", "replay", "synthetic"], default="yahoo"),
+            arg("--start", type=utc_ns, required=True),
+            arg("--end", type=utc_ns),
+            arg("--source", choices=["yahoo", "replay", "synthetic"], default="yahoo"),
             COMMAND_ID,
         ],
     ),
@@ -284,9 +360,9 @@ VERBS: dict[str, Verb] = {
         "latest indicator values of a symbol (the late joiner's snapshot)",
         lambda a: (GetIndicators(symbol=a.symbol, interval=a.interval, last=a.last), None),
         [
-            _arg("symbol"),
-            _arg("--interval", default="1m", choices=list(INTERVAL_SECONDS)),
-            _arg("--last", type=int, default=5),
+            arg("symbol"),
+            arg("--interval", default="1m", choices=list(INTERVAL_SECONDS)),
+            arg("--last", type=int, default=5),
         ],
     ),
     "signals": Verb(
@@ -296,10 +372,10 @@ VERBS: dict[str, Verb] = {
             None,
         ),
         [
-            _arg("symbol", nargs="?"),
-            _arg("--interval", choices=list(INTERVAL_SECONDS)),
-            _arg("--since", type=utc_ns, help="UTC date or datetime"),
-            _arg("--limit", type=int, default=20),
+            arg("symbol", nargs="?"),
+            arg("--interval", choices=list(INTERVAL_SECONDS)),
+            arg("--since", type=utc_ns, help="UTC date or datetime"),
+            arg("--limit", type=int, default=20),
         ],
     ),
     "analysis": Verb(
@@ -313,18 +389,36 @@ VERBS: dict[str, Verb] = {
             ),
             None,
         ),
-        [_arg("symbol"), _arg("rule"), _arg("state", choices=["on", "off"]), COMMAND_ID],
+        [arg("symbol"), arg("rule"), arg("state", choices=["on", "off"]), COMMAND_ID],
     ),
-    "order": _group("orders: submit, cancel, replace, list", ORDER_ACTIONS),
+    "order": group("orders: submit, cancel, replace, list", ORDER_ACTIONS),
+    "risk": group("pre-trade risk: halt, resume, status, alerts, ack, profile", RISK_ACTIONS),
+    "algo": group(
+        "execution algorithms: start, pause, resume, modify, cancel, list, show, tca, kinds",
+        ALGO_ACTIONS,
+    ),
+    "strategy": group(
+        "custom strategies (a signal starts an algorithm): set, enable, disable, delete, list",
+        STRATEGY_ACTIONS,
+    ),
     "positions": Verb(
         "positions with realized and unrealized P&L",
         lambda a: (GetPositions(account=a.account), None),
-        [_arg("--account")],
+        [arg("--account")],
+    ),
+    "performance": Verb(
+        "an account's P&L snapshots and performance (Sharpe, drawdown …) over them",
+        lambda a: (GetPerformance(account=a.account, since_ns=a.since, capital=a.capital), None),
+        [
+            arg("account"),
+            arg("--since", type=utc_ns, help="first snapshot (UTC date or datetime)"),
+            arg("--capital", type=decimal, default=DEFAULT_CAPITAL, help="equity base"),
+        ],
     ),
     "book": Verb(
         "the simulated venue's order book of a symbol (L2 ladder)",
         lambda a: (GetBook(symbol=a.symbol, depth=a.depth), None),
-        [_arg("symbol"), _arg("--depth", type=int, default=10)],
+        [arg("symbol"), arg("--depth", type=int, default=10)],
     ),
     "venue": Verb(
         "the simulated venue: books, sessions, scenario", lambda a: (GetVenueStatus(), None)
@@ -343,11 +437,11 @@ VERBS: dict[str, Verb] = {
             None,
         ),
         [
-            _arg("symbol"),
-            _arg("--tick", type=decimal, help="tick size"),
-            _arg("--lot", type=decimal, help="lot size"),
-            _arg("--liquidity", type=float, help="market-maker quantity per price level"),
-            _arg("--volatility", type=float, help="annualized volatility (0.2 is 20%%)"),
+            arg("symbol"),
+            arg("--tick", type=decimal, help="tick size"),
+            arg("--lot", type=decimal, help="lot size"),
+            arg("--liquidity", type=float, help="market-maker quantity per price level"),
+            arg("--volatility", type=float, help="annualized volatility (0.2 is 20%%)"),
             COMMAND_ID,
         ],
     ),
@@ -364,10 +458,10 @@ VERBS: dict[str, Verb] = {
             None,
         ),
         [
-            _arg("symbol", nargs="?", help="one book (default: every book)"),
-            _arg("--resume", action="store_true", help="resume trading instead"),
-            _arg("--cancel-open", action="store_true", help="also cancel resting orders"),
-            _arg("--reason", default=""),
+            arg("symbol", nargs="?", help="one book (default: every book)"),
+            arg("--resume", action="store_true", help="resume trading instead"),
+            arg("--cancel-open", action="store_true", help="also cancel resting orders"),
+            arg("--reason", default=""),
             COMMAND_ID,
         ],
     ),

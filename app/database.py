@@ -103,6 +103,16 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql(f"BEGIN {options.get(SQLITE_BEGIN_OPTION, '')}".rstrip())
 
 
+def writer(engine: Engine) -> Engine:
+    """``engine`` for read-modify-write transactions: on SQLite each transaction takes the
+    write lock at ``BEGIN`` (``IMMEDIATE``), so it waits for another writer (up to the
+    busy timeout) instead of failing with "database is locked" at its first write. The
+    same engine on PostgreSQL."""
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+    return engine
+
+
 def session_factory(engine: Engine, *, immediate: bool = False) -> sessionmaker[Session]:
     """ORM sessions on ``engine``; objects stay readable after commit.
 
@@ -111,9 +121,7 @@ def session_factory(engine: Engine, *, immediate: bool = False) -> sessionmaker[
     (up to the busy timeout) instead of failing at their first write. No effect on
     PostgreSQL.
     """
-    if immediate and engine.dialect.name == "sqlite":
-        engine = engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
-    return sessionmaker(engine, expire_on_commit=False)
+    return sessionmaker(writer(engine) if immediate else engine, expire_on_commit=False)
 
 
 @contextmanager

@@ -8,4 +8,10 @@ from engine.orders.service import OrderService
 
 
 def build_execution(settings: Settings) -> OrderService:
-    return OrderService(settings.execution, settings.venue, engine=database.open_database(settings))
+    return OrderService(
+        settings.execution,
+        settings.venue,
+        settings.risk,
+        settings.algos,
+        engine=database.open_database(settings),
+    )

@@ -4,55 +4,36 @@ scalars as ``key: value``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
+from app.render_algos import ALGO_RENDERERS
+from app.render_analytics import ANALYTICS_RENDERERS
+from app.render_table import cell, table, utc_time
 from engine.bus.commands import HealthReport, Result
 from engine.bus.commands.analysis import AnalysisCatalog, IndicatorSnapshot
 from engine.bus.commands.orders import OrderList, PositionList
+from engine.bus.commands.risk import AlertList, RiskStatus
 from engine.bus.commands.venue import BookSnapshot
-
-
-def _table(rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        print("(none)")
-        return
-    headers = list(rows[0])
-    cells = [[_cell(row.get(h)) for h in headers] for row in rows]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-    print("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 def _stamp(row: dict[str, Any]) -> dict[str, Any]:
     """Nanosecond times (``ts``, ``as_of``, ``last_live_at`` …) shown as UTC times."""
     return {
-        k: _time(v)
+        k: utc_time(v)
         if k in ("ts", "as_of", "run_at", "next_run", "last_run") and isinstance(v, int)
         else v
         for k, v in row.items()
     }
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, list):
-        return ",".join(map(str, value))
-    return str(value)
-
-
-def _time(ts_ns: int) -> str:
-    return datetime.fromtimestamp(ts_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M")
-
-
 def render(result: Result) -> None:
     """A reply as a table: list fields as rows, columnar series as rows, the rest as key: value."""
+    renderer = ALGO_RENDERERS.get(type(result)) or ANALYTICS_RENDERERS.get(type(result))
+    if renderer is not None:
+        renderer(result)
+        return
     if isinstance(result, BookSnapshot):
         state = "HALTED" if result.halted else "trading"
         print(
@@ -71,12 +52,12 @@ def render(result: Result) -> None:
                     "ask qty": None if ask is None else ask[1],
                 }
             )
-        _table(ladder)
+        table(ladder)
         return
     if isinstance(result, IndicatorSnapshot):
-        when = "-" if result.as_of is None else _time(result.as_of)
+        when = "-" if result.as_of is None else utc_time(result.as_of)
         print(f"{result.symbol} {result.interval} as of {when}")
-        _table(
+        table(
             [
                 {
                     "indicator": s.indicator,
@@ -89,7 +70,7 @@ def render(result: Result) -> None:
     if isinstance(result, AnalysisCatalog):
         for title, entries in (("indicators", result.indicators), ("rules", result.rules)):
             print(f"{title}:")
-            _table(
+            table(
                 [
                     {
                         "name": e.name,
@@ -104,7 +85,7 @@ def render(result: Result) -> None:
             print(f"disabled {key}: {why}")
         return
     if isinstance(result, OrderList):
-        _table(
+        table(
             [
                 {
                     "id": o.client_order_id,
@@ -119,14 +100,14 @@ def render(result: Result) -> None:
                     "avg": o.avg_price,
                     "status": o.status.upper(),
                     "reason": o.reason or None,
-                    "updated": _time(o.ts_updated),
+                    "updated": utc_time(o.ts_updated),
                 }
                 for o in result.orders
             ]
         )
         return
     if isinstance(result, PositionList):
-        _table(
+        table(
             [
                 {
                     "account": p.account,
@@ -141,10 +122,30 @@ def render(result: Result) -> None:
             ]
         )
         return
+    if isinstance(result, RiskStatus):
+        _risk_status(result)
+        return
+    if isinstance(result, AlertList):
+        table(
+            [
+                {
+                    "id": a.id,
+                    "raised": utc_time(a.ts),
+                    "severity": a.severity.upper(),
+                    "kind": a.kind,
+                    "account": a.account or None,
+                    "symbol": a.symbol or None,
+                    "acknowledged": a.acknowledged_by or None,
+                    "message": a.message,
+                }
+                for a in result.alerts
+            ]
+        )
+        return
     data = msgspec.to_builtins(result)
     data.pop("type", None)
     if isinstance(result, HealthReport):
-        _table(
+        table(
             [
                 {
                     "process": p.process,
@@ -167,9 +168,9 @@ def render(result: Result) -> None:
         length = len(columns["ts"])
         rows = [{k: v[i] for k, v in columns.items()} for i in range(length)]
         for row in rows:
-            row["ts"] = _time(row["ts"])
+            row["ts"] = utc_time(row["ts"])
         print(" ".join(f"{k}: {v}" for k, v in data.items() if k not in columns))
-        _table(rows)
+        table(rows)
         return
     tables = {k: v for k, v in data.items() if isinstance(v, list) and v and isinstance(v[0], dict)}
     for key, value in data.items():
@@ -178,8 +179,51 @@ def render(result: Result) -> None:
         if isinstance(value, dict):
             print(f"{key}:")
             for k, v in value.items():
-                print(f"  {k} = {_cell(v)}")
+                print(f"  {k} = {cell(v)}")
         elif not (isinstance(value, list) and not value):
-            print(f"{key}: {_cell(value)}")
+            print(f"{key}: {cell(value)}")
     for rows in tables.values():
-        _table([_stamp(r) for r in rows])
+        table([_stamp(r) for r in rows])
+
+
+def _risk_status(status: RiskStatus) -> None:
+    for halt in [*status.halts, *status.disabled_algos]:
+        what = "ALL TRADING" if halt.scope == "global" else f"{halt.scope} {halt.key}"
+        print(f"HALTED {what} since {utc_time(halt.since_ns)} by {halt.actor}: {halt.reason}")
+    table(
+        [
+            {
+                "account": a.account,
+                "state": a.state + (f" ({a.state_reason})" if a.state_reason else ""),
+                "profile": a.profile_version or "NONE: denied",
+                "day p&l": a.day_pnl,
+                "realized": a.realized_pnl,
+                "unrealized": a.unrealized_pnl,
+                "gross": a.gross_notional,
+                "working": a.working_orders,
+                "alerts": len(a.alerts),
+            }
+            for a in status.accounts
+        ]
+    )
+    usage = [
+        {
+            "account": a.account,
+            "limit": u.limit,
+            "of": u.key or None,
+            "used": u.observed,
+            "limit value": u.limit_value,
+            "usage": f"{u.usage:.0%}",
+        }
+        for a in status.accounts
+        for u in a.limits
+    ]
+    if usage:
+        print()
+        table(usage)
+    checks = status.counters
+    print(
+        f"\nchecks: {checks.get('checks', 0)}, allowed: {checks.get('allowed', 0)}, "
+        f"denied: {checks.get('denied', 0)}; unacknowledged alerts: {status.unacknowledged}"
+        + (" (qsuite ctl risk alerts)" if status.unacknowledged else "")
+    )

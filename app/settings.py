@@ -135,6 +135,8 @@ class SyncSettings(_Section, frozen=True):
     fundamentals_at: ClockTime
     gap_repair_every_s: Annotated[float, msgspec.Meta(ge=10)]
     misfire_grace_s: Annotated[float, msgspec.Meta(ge=1)]
+    snapshot_every_s: Annotated[float, msgspec.Meta(ge=0)]
+    """How often the live account's performance is snapshotted; 0: never."""
 
 
 class AnalysisSettings(_Section, frozen=True):
@@ -189,11 +191,45 @@ class ExecutionSettings(_Section, frozen=True):
             raise ValueError("execution.timeout_s must be larger than execution.heartbeat_s")
 
 
+class RiskSettings(_Section, frozen=True):
+    default_accounts: list[Annotated[str, msgspec.Meta(min_length=1, max_length=32)]]
+    """Accounts given QSuite's default limits (``engine.risk.profile.DEFAULT_PROFILE``)
+    when they have no stored profile: stored and audited at the execution process's
+    start. Any other account without a profile is denied (fail closed)."""
+    engine_orders_per_s: PositiveFloat | None
+    """Submits and modifies per second of the whole engine (cancels never count)."""
+    participation_window_s: PositiveFloat
+    """Window of market volume for the participation limit, seconds."""
+    alert_interval_s: PositiveFloat
+    """A repeating alert (same account and limit) goes out at most this often."""
+
+
+class AlgoSettings(_Section, frozen=True):
+    tick_s: PositiveFloat
+    """How often the engine looks for algorithms whose wake-up time has come."""
+    progress_interval_s: PositiveFloat
+    """``AlgoProgress`` of every running algorithm at least this often."""
+    save_interval_s: PositiveFloat
+    """Market progress (volume, notional) of running algorithms saved this often."""
+    retry_s: PositiveFloat
+    """After a child the risk gate refused for a passing reason (throttle, no reference
+    price …), ask the algorithm again after this long."""
+    behind_threshold: Annotated[float, msgspec.Meta(gt=0, lt=1)]
+    """Behind schedule by more than this share of the parent …"""
+    behind_grace_s: PositiveFloat
+    """… for this long raises an ``algo.behind_schedule`` alert."""
+    stall_after_s: PositiveFloat
+    """A running algorithm without a fill for this long raises ``algo.stalled``."""
+
+
 class UiSettings(_Section, frozen=True):
     host: str
     port: Port
     native: bool
     storage_secret: str
+    session_timeout_min: Annotated[int, msgspec.Meta(ge=1, le=10_080)]
+    """A console login lasts this many minutes after the user's last page or action
+    (sliding); then the tab goes back to the login page."""
 
 
 class Settings(_Section, frozen=True):
@@ -210,6 +246,8 @@ class Settings(_Section, frozen=True):
     analysis: AnalysisSettings
     venue: VenueSettings
     execution: ExecutionSettings
+    risk: RiskSettings
+    algos: AlgoSettings
     ui: UiSettings
 
     @property

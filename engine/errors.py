@@ -44,6 +44,7 @@ class ErrorCode:
     CONFLICT = "conflict"  # illegal in the current state
     INTERNAL = "internal"  # the handler failed; nothing was changed
     UNAVAILABLE = "unavailable"  # the process cannot serve this now (e.g. shutting down)
+    DENIED = "denied"  # the pre-trade risk gate refused the order (reason in the message)
 
 
 class CommandError(QSuiteError):

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Install everything (test tools and Debian's chromium) and run the whole test suite:
+# Install everything (test tools, Debian's chromium, the native-window backend) and run the
+# whole test suite:
 # lint, types, unit, integration (SQLite and PostgreSQL) and browser tests.
 # Extra arguments go to pytest (e.g. -k health, -m "not slow").
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install.sh --test --browsers
+scripts/install.sh --test --browsers --native
 
 # The storage tests run on PostgreSQL too; point them at a server with QSUITE_TEST_PG_URL.
 export QSUITE_TEST_PG_URL=${QSUITE_TEST_PG_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}

@@ -108,10 +108,15 @@ class FakeContext:
             dt = min(step, remaining)
             self.clock.advance(dt)
             remaining -= dt
-            for timer in self.timers:
-                if timer[0] <= self.clock.monotonic():
-                    timer[0] += timer[1]
-                    timer[2]()
+            self.run_due()
+
+    def run_due(self) -> None:
+        """Run the timers that are due now (contexts sharing one clock: move it once,
+        then let each run its timers)."""
+        for timer in self.timers:
+            if timer[0] <= self.clock.monotonic():
+                timer[0] += timer[1]
+                timer[2]()
 
     def events(self, kind: type[Event]) -> list[Any]:
         return [e for _, e in self.published if isinstance(e, kind)]

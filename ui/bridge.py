@@ -17,6 +17,7 @@ import functools
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol, TypeVar
 
 import zmq
 import zmq.asyncio
@@ -26,7 +27,7 @@ from app import __version__
 from app.client import AsyncQSuiteClient
 from app.settings import Settings
 from engine.bus import topics
-from engine.bus.commands import HealthReport
+from engine.bus.commands import Command, HealthReport, Result
 from engine.bus.commands.orders import (
     GetPositions,
     ListOrders,
@@ -40,8 +41,20 @@ from engine.bus.events import Heartbeat
 from engine.bus.publisher import Publisher
 from engine.bus.subscriber import AsyncSubscriber
 from engine.errors import CommandError, EngineUnreachable, ErrorCode
+from ui import session
+from ui.algo_state import AlgoBoard
+from ui.chart_state import ChartBoard
+from ui.risk_state import RiskBoard
+from ui.session import Forbidden, require
 from ui.state import MAX_SYMBOLS, MarketView
 from ui.trading_state import MAX_ORDERS, TradingView
+
+R = TypeVar("R", bound=Result)
+
+
+class View(Protocol):
+    def apply(self, event: object) -> None: ...
+
 
 SYNC_INTERVAL_S = 1.0
 RETRY_S = 2.0
@@ -60,6 +73,18 @@ class Bridge:
         self.last_error = ""
         self.market = MarketView()
         self.trading = TradingView()
+        self.algos = AlgoBoard()
+        self.risk = RiskBoard()
+        self.charts = ChartBoard()
+        self.views: tuple[View, ...] = (
+            self.market,
+            self.trading,
+            self.algos,
+            self.risk,
+            self.charts,
+        )
+        """Every view state the bus feeds; one with ``async sync(bridge)`` is also
+        completed from the control plane every second (late joiners)."""
         self.sync_error = ""
         """Why the last fetch of orders, positions or a book failed ("" when it worked)."""
         self._watched: set[str] = set()
@@ -83,6 +108,14 @@ class Bridge:
                 topics.VENUE_TRADES,
                 topics.ORDERS,
                 topics.POSITIONS,
+                topics.ALGOS,
+                topics.TRIGGERS,
+                topics.RISK_STATES,
+                topics.RISK_DENIED,
+                topics.ALERTS,
+                topics.BARS,
+                topics.INDICATORS,
+                topics.SIGNALS,
             ],
             hwm=self.settings.bus.hwm,
         )
@@ -90,8 +123,8 @@ class Bridge:
             while not self._stopping:
                 message = await subscriber.recv(timeout_ms=500)
                 if message is not None:
-                    self.market.apply(message[1])
-                    self.trading.apply(message[1])
+                    for view in self.views:
+                        view.apply(message[1])
         except zmq.ZMQError:  # closed by close() at shutdown
             pass
         finally:
@@ -102,7 +135,12 @@ class Bridge:
         second for the watchlist and the books pages watch. Started at app start-up."""
         try:
             while not self._stopping:
+                await self.health()
                 await self.sync()
+                for view in self.views:
+                    sync = getattr(view, "sync", None)
+                    if sync is not None:
+                        await sync(self)
                 await asyncio.sleep(SYNC_INTERVAL_S)
         except zmq.ZMQError:  # the client was closed by close() at shutdown
             pass
@@ -167,20 +205,53 @@ class Bridge:
         self._next_try[what] = now + RETRY_S
         return True
 
+    async def act(self, command: Command, kind: type[R]) -> tuple[R | None, str]:
+        """Send ``command`` as the logged-in user (checked here against the command's
+        ``min_role``, and again by the control plane): ``(result, "")``, or ``(None, why
+        not)`` in words for the operator — never raises for a refusal. A mutating command
+        (an action, not a query) is audited: who, its type tag, its target, ok / denied /
+        error and why."""
+        await session.confirm()  # renews the session; ends it if expired or disabled
+        try:
+            user = require(command.min_role)
+        except Forbidden as exc:
+            problem = f"Not allowed: {exc}."
+            if command.mutating:
+                who = session.current_user()
+                actor = who.name if who is not None else "anonymous"
+                await session.audit_action(actor, command, None, "denied", problem)
+            return None, problem
+        result: R | None = None
+        outcome, problem = "error", ""
+        try:
+            result = self.client.expect(
+                await self.client.send(command, actor=user.name, role=user.role), kind
+            )
+            outcome = "ok"
+        except EngineUnreachable as exc:
+            problem = str(exc)
+        except CommandError as exc:
+            outcome = "denied" if exc.code in (ErrorCode.FORBIDDEN, ErrorCode.DENIED) else "error"
+            if exc.code == ErrorCode.FORBIDDEN:
+                problem = f"Not allowed for {user.name} ({user.role}): {exc.message}"
+            else:
+                problem = f"Refused ({exc.code}): {exc.message}"
+        if command.mutating:
+            await session.audit_action(user.name, command, result, outcome, problem or None)
+        return result, problem
+
     async def submit_order(self, order: SubmitOrder) -> tuple[bool, str]:
         """Send an order ticket as the console's user: (True, what was sent) or (False,
         why not, in words for the operator)."""
-        try:
-            ack = self.client.expect(await self.client.send(order), OrderAck)
-        except EngineUnreachable as exc:
-            return False, str(exc)
-        except CommandError as exc:
-            if exc.code == ErrorCode.FORBIDDEN:
-                return False, (
-                    f"Your role ({self.client.role}) may not send orders; log in as an operator."
-                )
-            return False, f"Order refused ({exc.code}): {exc.message}"
+        ack, problem = await self.act(order, OrderAck)
+        if ack is None:
+            return False, problem
         return True, f"Sent {ack.client_order_id} ({ack.status})"
+
+    def status(self) -> tuple[str, str, str]:
+        """For the status bar: (why the engine is unreachable or "", feed mode, trading
+        state)."""
+        return self.last_error, self.market.feed_mode.upper(), self.risk.trading_state
 
     def beat(self) -> None:
         self._publisher.publish(

@@ -11,12 +11,10 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal
 
 from engine.bus.commands.orders import OrderRow, PositionRow
 from engine.bus.commands.venue import BookSnapshot
 from engine.bus.events import (
-    BookLevel,
     BookUpdated,
     Event,
     OrderAccepted,
@@ -28,12 +26,9 @@ from engine.bus.events import (
     QuoteUpdated,
     TradePrinted,
 )
+from engine.venue.mirror import BookMirror
 from ui.state import MAX_SYMBOLS
 
-MAX_LEVELS = 1_000
-"""Price levels kept per side of one book."""
-MAX_PENDING_DELTAS = 256
-"""Deltas held while a book waits for its snapshot (older ones are dropped: a gap)."""
 MAX_TRADES = 50
 """Venue trades kept per symbol."""
 MAX_ORDERS = 500
@@ -45,89 +40,21 @@ OPEN_STATUSES = ("pending_new", "accepted", "partially_filled")
 _RANK = {"pending_new": 0, "accepted": 1, "partially_filled": 2}  # ended orders rank 3
 _REPORTS = (OrderAccepted, OrderRejected, OrderFilled, OrderCancelled, OrderReplaced)
 
-BookStatus = Literal["waiting", "live", "stale"]
-
 
 @dataclass(slots=True)
-class BookView:
-    """One venue book by the Clone pattern: a snapshot (``book_seq`` S), then deltas
-    S+1, S+2 … on top. A jump in ``book_seq`` makes it ``stale`` (its levels stay, marked)
-    until the next snapshot, from the bus or from ``GetBook``."""
+class BookView(BookMirror):
+    """One venue book on the page: the mirror (:mod:`engine.venue.mirror`), its tape and
+    whether the venue halted it."""
 
-    symbol: str
-    status: BookStatus = "waiting"
-    book_seq: int = 0
-    bids: dict[Decimal, Decimal] = field(default_factory=dict)
-    asks: dict[Decimal, Decimal] = field(default_factory=dict)
-    pending: deque[BookUpdated] = field(default_factory=lambda: deque(maxlen=MAX_PENDING_DELTAS))
-    gaps: int = 0
     halted: bool | None = None
     """From the last ``GetBook`` (bus updates do not say); None while unknown."""
     trades: deque[TradePrinted] = field(default_factory=lambda: deque(maxlen=MAX_TRADES))
-    version: int = 0
-    """Bumped when the ladder changes (levels or status)."""
     tape_version: int = 0
     """Bumped when a trade prints."""
 
-    def on_update(self, event: BookUpdated) -> None:
-        if event.snapshot:  # in order with the deltas: always the truth, even after a restart
-            self._reset(event.book_seq, event.bids, event.asks)
-        elif self.status != "live":
-            self.pending.append(event)
-        elif event.book_seq <= self.book_seq:
-            return  # already in the snapshot
-        elif event.book_seq != self.book_seq + 1:
-            self._stale([event])
-        else:
-            self._apply(event)
-            self.version += 1
-
     def on_snapshot(self, snapshot: BookSnapshot) -> bool:
-        """A ``GetBook`` reply; ignored (False) when the live book is as new already."""
         self.halted = snapshot.halted
-        if self.status == "live" and snapshot.book_seq <= self.book_seq:
-            self.version += 1
-            return False
-        self._reset(snapshot.book_seq, snapshot.bids, snapshot.asks)
-        return True
-
-    def ladder(self, depth: int) -> tuple[list[BookLevel], list[BookLevel]]:
-        """The best ``depth`` levels of each side, best first."""
-        bids = sorted(self.bids.items(), reverse=True)[:depth]
-        asks = sorted(self.asks.items())[:depth]
-        return bids, asks
-
-    def _reset(self, seq: int, bids: list[BookLevel], asks: list[BookLevel]) -> None:
-        self.bids = {p: q for p, q in bids[:MAX_LEVELS] if q > 0}
-        self.asks = {p: q for p, q in asks[:MAX_LEVELS] if q > 0}
-        self.book_seq, self.status = seq, "live"
-        held = sorted(self.pending, key=lambda d: d.book_seq)
-        self.pending.clear()
-        for i, delta in enumerate(held):
-            if delta.book_seq <= self.book_seq:
-                continue
-            if delta.book_seq != self.book_seq + 1:
-                self._stale(held[i:])
-                return
-            self._apply(delta)
-        self.version += 1
-
-    def _apply(self, delta: BookUpdated) -> None:
-        for side, levels, worst in ((self.bids, delta.bids, min), (self.asks, delta.asks, max)):
-            for price, qty in levels:
-                if qty > 0:
-                    side[price] = qty
-                else:
-                    side.pop(price, None)
-            if len(side) > MAX_LEVELS:
-                del side[worst(side)]
-        self.book_seq = delta.book_seq
-
-    def _stale(self, held: list[BookUpdated]) -> None:
-        self.status = "stale"
-        self.gaps += 1
-        self.pending.extend(held)
-        self.version += 1
+        return BookMirror.on_snapshot(self, snapshot)
 
 
 @dataclass(slots=True)

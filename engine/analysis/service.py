@@ -82,8 +82,12 @@ class AnalysisService:
         engine: Engine,
         registry: IndicatorRegistry,
         rule_factory: Callable[[str], Any] = rules_registry.create,
+        persist: bool = True,
     ) -> None:
         self.settings = settings
+        self.persist = persist
+        """False (backtests): nothing is written or read back — indicator values and
+        signals live in events only, and a signal is unique within the run."""
         self.engine = engine
         self.registry = registry
         self.rule_factory = rule_factory
@@ -146,7 +150,8 @@ class AnalysisService:
         self.forming.closed(event.symbol, event.interval, event.ts)
         values, rows, signals = track.update(Bar.of(event), event.ts_event)
         self._publish_values(event.symbol, event.interval, event.ts, event.ts_event, values)
-        self._pending += rows
+        if self.persist:
+            self._pending += rows
         if event.simulated:
             signals = [msgspec.structs.replace(s, simulated=True) for s in signals]
         self._raise(signals, publish=True)
@@ -236,7 +241,7 @@ class AnalysisService:
             symbol,
             interval,
             rules,
-            seen=seen_in(self.engine),
+            seen=seen_in(self.engine) if self.persist else None,
             on_failure=lambda rule, why: self._disabled(symbol, interval, "rule", rule, why),
         )
         for rule in self._rules_off.get(symbol, ()):
@@ -255,8 +260,16 @@ class AnalysisService:
         track = Track(
             symbol, interval, bank, signals, specs, snapshot_bars=self.settings.snapshot_bars
         )
-        history = load_bars(
-            self.engine, symbol, interval, limit=limit or self.settings.history_bars, newest=True
+        history = (
+            load_bars(
+                self.engine,
+                symbol,
+                interval,
+                limit=limit or self.settings.history_bars,
+                newest=True,
+            )
+            if self.persist
+            else []
         )
         rows, raised = track.warm(bars_of(history))
         simulated = {b.ts for b in history if b.flags & BarFlag.SIMULATED}
@@ -276,7 +289,8 @@ class AnalysisService:
     def _raise(self, signals: list[SignalRaised], *, publish: bool) -> None:
         if not signals:
             return
-        save_signals(self.engine, signals)
+        if self.persist:
+            save_signals(self.engine, signals)
         if publish and self._ctx is not None:
             for signal in signals:
                 self._ctx.publish(topics.signal(signal.rule, signal.symbol), signal)

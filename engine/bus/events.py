@@ -444,6 +444,67 @@ class RiskStateChanged(Event, frozen=True, kw_only=True, tag="RiskStateChanged.v
     """The operator's reason or what the gate saw, in words."""
 
 
+# --- execution algorithms (exec.algo.*, exec.trigger.*) -----------------------------------
+
+AlgoState = Literal["pending", "running", "paused", "completed", "cancelled", "failed"]
+
+
+class AlgoStateChanged(Event, frozen=True, kw_only=True, tag="AlgoStateChanged.v1"):
+    """A parent order changed state (``exec.algo.<algo_id>``): pending → running ⇄
+    paused → completed | cancelled | failed."""
+
+    algo_id: str
+    algo_type: str
+    account: str
+    symbol: str
+    side: Side
+    state: AlgoState
+    reason: str = ""
+    """Why (``filled``, ``end_time``, ``risk: halted …``, the operator's reason …)."""
+    actor: str = ""
+    """Who: a username, ``automation``, ``strategy:<name>`` or ``engine``."""
+
+
+class AlgoProgress(Event, frozen=True, kw_only=True, tag="AlgoProgress.v1"):
+    """How a parent order is doing (``exec.algo.<algo_id>``), after fills and every
+    ``algos.progress_interval_s`` while it runs."""
+
+    algo_id: str
+    algo_type: str
+    symbol: str
+    side: Side
+    state: AlgoState
+    qty: Decimal
+    filled: Decimal
+    remaining: Decimal
+    working: Decimal
+    """Quantity of its working children."""
+    avg_price: Decimal | None = None
+    expected: Decimal | None = None
+    """What its schedule expects filled by now (None: no time schedule)."""
+    schedule_deviation: float | None = None
+    """(filled - expected) / qty: negative is behind schedule."""
+    market_volume: Decimal = Decimal(0)
+    """Traded on the venue since it started (its own fills included)."""
+    participation: float | None = None
+    """filled / market_volume."""
+    arrival_price: Decimal | None = None
+    shortfall_bps: float | None = None
+    """Implementation shortfall vs the arrival price (positive: cost)."""
+    children: int = 0
+
+
+class AlgorithmTriggered(Event, frozen=True, kw_only=True, tag="AlgorithmTriggered.v1"):
+    """A custom strategy started an algorithm on a signal (``exec.trigger.<strategy>``)."""
+
+    strategy: str
+    signal_rule: str
+    symbol: str
+    algo_id: str
+    algo_type: str
+    signal_event_id: str = ""
+
+
 #: Every event type, in one place; the decoder accepts exactly these.
 EVENT_TYPES: tuple[type[Event], ...] = (
     Heartbeat,
@@ -469,6 +530,9 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     PositionChanged,
     OrderDenied,
     RiskStateChanged,
+    AlgoStateChanged,
+    AlgoProgress,
+    AlgorithmTriggered,
 )
 
 AnyEvent = Union[EVENT_TYPES]  # type: ignore[valid-type]  # noqa: UP007

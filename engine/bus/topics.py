@@ -147,6 +147,16 @@ def risk_state() -> str:
     return build("risk", "state")
 
 
+def algo(algo_id: str) -> str:
+    """State and progress of one parent order (``AlgoStateChanged``, ``AlgoProgress``)."""
+    return build("exec", "algo", algo_id)
+
+
+def algo_trigger(strategy: str) -> str:
+    """Algorithms a custom strategy started (``AlgorithmTriggered``)."""
+    return build("exec", "trigger", strategy)
+
+
 HEARTBEATS = "sys.heartbeat"
 BARS = "md.bar"
 QUOTES = "md.quote"
@@ -163,5 +173,7 @@ ORDERS = "venue.order"
 VENUE_TRADES = "venue.trade"
 BOOKS = "venue.book"
 POSITIONS = "exec.position"
+ALGOS = "exec.algo"
+TRIGGERS = "exec.trigger"
 RISK_DENIED = "risk.denied"
 RISK_STATES = "risk.state"

@@ -40,11 +40,11 @@ from decimal import Decimal, localcontext
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Engine, Row, Table, exists, or_, select, update
+from sqlalchemy import Connection, Engine, Row, Table, exists, func, or_, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.database import SQLITE_BEGIN_OPTION
+from app.database import writer
 from engine.bus.events import OrderFilled, OrderRejected, OrderReplaced, PositionChanged
 from engine.orders.lifecycle import (
     OPEN_STATUSES,
@@ -89,19 +89,19 @@ class OrderLedger:
 
     def __init__(self, engine: Engine, *, fee_of: FeeModel | None = None) -> None:
         self._engine = engine
-        self._writer = (
-            engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
-            if engine.dialect.name == "sqlite"
-            else engine
-        )
+        self._writer = writer(engine)
         self._fee_of = fee_of
         self._exact: dict[tuple[str, str], Position] = {}
 
     # -- write side ----------------------------------------------------------------------
 
-    def record_intent(self, order: OrderState) -> bool:
+    def record_intent(
+        self, order: OrderState, *, also: Callable[[Connection], None] | None = None
+    ) -> bool:
         """Store a ``pending_new`` order before sending it; False if it is already stored
-        (the same ``client_order_id``: a retried intent), which changes nothing."""
+        (the same ``client_order_id``: a retried intent), which changes nothing.
+        ``also`` writes more in the same transaction (an algorithm's slice), only when
+        the order is new."""
         if order.status != "pending_new":
             raise ValueError(f"an intent is pending_new, not {order.status}")
         with self._writer.begin() as conn:
@@ -111,7 +111,10 @@ class OrderLedger:
                 .values(**_order_values(order), ts_created=order.ts_created)
                 .on_conflict_do_nothing(index_elements=[_ORDERS.c.client_order_id])
             )
-            return bool(conn.execute(statement, execution_options=_ROWCOUNT).rowcount)
+            new = bool(conn.execute(statement, execution_options=_ROWCOUNT).rowcount)
+            if new and also is not None:
+                also(conn)
+            return new
 
     def apply(self, report: ExecutionReport) -> Recorded:
         """Apply one execution report (see the module docstring); never raises for a
@@ -181,6 +184,15 @@ class OrderLedger:
             fills = _fills_of(conn, [row.id for row in rows])
         return [_state(row, fills.get(row.id, ())) for row in rows]
 
+    def children(self, algo_id: str) -> list[OrderState]:
+        """Every order of the algorithm ``algo_id`` (its child orders), oldest first, with
+        their exact notional."""
+        query = select(_ORDERS).where(_ORDERS.c.algo_id == algo_id).order_by(_ORDERS.c.id)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+            fills = _fills_of(conn, [row.id for row in rows])
+        return [_state(row, fills.get(row.id, ())) for row in rows]
+
     def exec_ids(self, client_order_id: str) -> frozenset[str]:
         """Execution ids applied to the order whose current id is ``client_order_id``."""
         order = self.order(client_order_id)
@@ -200,6 +212,22 @@ class OrderLedger:
         with self._engine.connect() as conn:
             return [_position(row) for row in conn.execute(query)]
 
+    def realized_since(self, ts_ns: int) -> dict[tuple[str, str], Decimal]:
+        """Realized P&L (fees included) of the fills at or after ``ts_ns``, by account
+        and symbol (e.g. today's, for the risk gate's daily loss after a restart)."""
+        f, o = _FILLS.c, _ORDERS.c
+        query = (
+            select(o.account, o.symbol, func.sum(f.realized_pnl))
+            .join_from(_FILLS, _ORDERS, f.order_id == o.id)
+            .where(f.ts >= ts_ns)
+            .group_by(o.account, o.symbol)
+        )
+        with self._engine.connect() as conn:
+            return {
+                (account, symbol): quantize_price(Decimal(total or 0))
+                for account, symbol, total in conn.execute(query)
+            }
+
     # -- internals -----------------------------------------------------------------------
 
     def _apply(
@@ -218,32 +246,47 @@ class OrderLedger:
             return Recorded(result=transition.result, reason=transition.reason, order=before)
         changed = None
         if isinstance(report, OrderFilled):
-            fee = self._fee_of(report) if self._fee_of else ZERO
-            if not _insert_fill(conn, row.id, report, fee):
+            if _fill_stored(conn, report.exec_id):
                 return Recorded(result="ignored", reason="duplicate_exec_id", order=before)
-            changed = self._move_position(conn, before, report, fee, exact)
+            fee = self._fee_of(report) if self._fee_of else ZERO
+            current, moved = self._next_position(conn, before, report, fee, exact)
+            realized = moved.realized_pnl - current.realized_pnl
+            if not _insert_fill(conn, row.id, report, fee, realized):
+                return Recorded(result="ignored", reason="duplicate_exec_id", order=before)
+            changed = self._store_moved(conn, moved, report, exact)
         conn.execute(update(_ORDERS).where(_ORDERS.c.id == row.id).values(**_order_values(after)))
         return Recorded(
             result="applied", reason=transition.reason, order=after, position_changed=changed
         )
 
-    def _move_position(
+    def _next_position(
         self,
         conn: Connection,
         order: OrderState,
         fill: OrderFilled,
         fee: Decimal,
         exact: dict[tuple[str, str], Position],
-    ) -> PositionChanged:
+    ) -> tuple[Position, Position]:
+        """The position (locked) before and after ``fill``."""
         key = (order.account, order.symbol)
         stored = _load_position(conn, *key, lock=True)
         known = exact.get(key) or self._exact.get(key)
         current = (
             known if known is not None and _stored_form(known) == _stored_form(stored) else stored
         )
-        moved = current.apply_fill(order.side, fill.qty, fill.price, fee=fee, ts=fill.ts_event)
+        return current, current.apply_fill(
+            order.side, fill.qty, fill.price, fee=fee, ts=fill.ts_event
+        )
+
+    @staticmethod
+    def _store_moved(
+        conn: Connection,
+        moved: Position,
+        fill: OrderFilled,
+        exact: dict[tuple[str, str], Position],
+    ) -> PositionChanged:
         _write_position(conn, moved)
-        exact[key] = moved
+        exact[(moved.account, moved.symbol)] = moved
         return PositionChanged(
             ts_event=fill.ts_event,
             account=moved.account,
@@ -294,10 +337,11 @@ def _find_order(conn: Connection, report: ExecutionReport) -> Row[Any] | None:
     ).first()
 
 
-def _insert_fill(conn: Connection, order_id: int, fill: OrderFilled, fee: Decimal) -> bool:
-    """Insert the fill unless its exec id is stored; False for a duplicate."""
-    if _fill_stored(conn, fill.exec_id):
-        return False
+def _insert_fill(
+    conn: Connection, order_id: int, fill: OrderFilled, fee: Decimal, realized: Decimal
+) -> bool:
+    """Insert the fill (its exec id checked to be new); False when another writer
+    stored it meanwhile."""
     try:
         with conn.begin_nested():  # a lost race rolls back to here, not the transaction
             conn.execute(
@@ -309,6 +353,7 @@ def _insert_fill(conn: Connection, order_id: int, fill: OrderFilled, fee: Decima
                     qty=fill.qty,
                     price=fill.price,
                     fee=fee,
+                    realized_pnl=quantize_price(realized),
                     liquidity=fill.liquidity,
                     ts=fill.ts_event,
                 )

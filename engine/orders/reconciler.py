@@ -32,7 +32,7 @@ from app.settings import ExecutionSettings
 from engine.bus import topics
 from engine.bus.events import AlertRaised, OrderRejected
 from engine.orders.ledger import OrderLedger, Recorded
-from engine.orders.lifecycle import UNKNOWN_AT_VENUE, OrderState
+from engine.orders.lifecycle import UNKNOWN_AT_VENUE, ExecutionReport, OrderState
 from engine.orders.reconcile import ReconcilePlan, reconcile
 from engine.orders.session import VenueSession
 from engine.service import ServiceContext
@@ -47,8 +47,9 @@ class _InFlight(msgspec.Struct):
 
 
 class Reconciler:
-    """``on_applied``: the ledger's records of an applied plan (to publish position
-    changes); ``on_failure(exc, what)``: the ledger failed (nothing was applied)."""
+    """``on_applied(reports, recorded)``: an applied plan's reports and the ledger's
+    record of each (to publish position changes, to inform the risk gate);
+    ``on_failure(exc, what)``: the ledger failed (nothing was applied)."""
 
     def __init__(
         self,
@@ -57,7 +58,7 @@ class Reconciler:
         session: VenueSession,
         *,
         venue: str,
-        on_applied: Callable[[list[Recorded]], None],
+        on_applied: Callable[[list[ExecutionReport], list[Recorded]], None],
         on_failure: Callable[[Exception, str], None],
     ) -> None:
         self.settings = settings
@@ -66,6 +67,8 @@ class Reconciler:
         self.venue = venue
         self.on_applied = on_applied
         self.on_failure = on_failure
+        self.synced = False
+        """A reconciliation completed since the last logon: the ledger agrees with the venue."""
         self.alerted: set[str] = set()
         """Keys of the alerts raised in this run (each is raised once)."""
         self._in_flight: _InFlight | None = None
@@ -81,8 +84,10 @@ class Reconciler:
         )
 
     def reset(self) -> None:
-        """Forget the request in flight (it went to a session that is gone)."""
+        """Forget the request in flight (it went to a session that is gone); the ledger
+        is not in sync until the next reconciliation."""
         self._in_flight = None
+        self.synced = False
 
     def request(self, why: str) -> None:
         """Reconcile now (or after the request in flight); ``why`` is for the log."""
@@ -126,7 +131,8 @@ class Reconciler:
             self.on_failure(exc, "apply a reconciliation")
             return
         self._runs.inc()
-        self.on_applied(recorded)
+        self.synced = True
+        self.on_applied(plan.reports(), recorded)
         self._report(plan, recorded, pending.why)
         if self._again:
             why, self._again = self._again, ""

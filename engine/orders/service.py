@@ -27,19 +27,30 @@ execution reports into the ledger, positions out on the bus.
   is still wanted (a warning says so).
 - **Marks** for unrealized P&L: the mid of the last ``md.quote`` of a symbol, or the
   price of this service's last fill in it, whichever came last.
+- **Risk** (:mod:`engine.risk.service`): every new order and every replace passes the
+  pre-trade gate before it is recorded or sent; a denial is the command's error
+  (``denied``) and an ``OrderDenied`` event, and nothing reaches the venue. Cancels are
+  never checked. Applied reports and quotes feed the gate; the orders the gate wants
+  gone (kill switch, daily-loss halt, runaway algorithm) are cancelled here — at once,
+  or after the next logon when the venue is not connected.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
 from loguru import logger
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
-from app.settings import ExecutionSettings, VenueSettings
+from app.settings import AlgoSettings, ExecutionSettings, RiskSettings, VenueSettings
+from engine.algos.control import AlgoControl
+from engine.algos.engine import AlgoEngine
+from engine.algos.history import BarHistory
+from engine.algos.strategies import StrategyRunner
+from engine.algos.strategy_control import StrategyControl
 from engine.bus import topics
 from engine.bus.commands.orders import (
     GetPositions,
@@ -52,6 +63,7 @@ from engine.bus.commands.orders import (
     SubmitOrder,
 )
 from engine.bus.events import (
+    AlertRaised,
     OrderFilled,
     OrderRejected,
     OrderReplaced,
@@ -65,7 +77,11 @@ from engine.orders.lifecycle import ExecutionReport, OrderState
 from engine.orders.positions import quantize_price
 from engine.orders.reconciler import Reconciler
 from engine.orders.session import VenueSession
-from engine.orders.views import plain
+from engine.persistence.decimals import plain_decimal
+from engine.risk.control import RiskControl
+from engine.risk.decision import CancelRequest, Decision, RiskOrder
+from engine.risk.service import RiskService
+from engine.risk.state import DAY_NS
 from engine.service import HealthStatus, ServiceContext
 from engine.venue.protocol import CancelOrder, ReplaceOrder
 
@@ -78,6 +94,8 @@ class OrderService:
         self,
         settings: ExecutionSettings,
         venue: VenueSettings,
+        risk: RiskSettings,
+        algos: AlgoSettings,
         *,
         engine: Engine,
         fee_of: FeeModel | None = None,
@@ -101,6 +119,11 @@ class OrderService:
             on_applied=self._on_reconciled,
             on_failure=self._ledger_failed,
         )
+        self.risk = RiskService(risk, engine=engine, cancel=self._risk_cancel)
+        self.algos = AlgoEngine(algos, engine=engine, port=self, history=BarHistory(engine))
+        self.risk.on_state.append(self.algos.on_risk_state)
+        self._risk_cancels: dict[str, CancelRequest] = {}
+        """Order id → the gate's cancel that could not be sent yet (sent after logon)."""
         self.marks: dict[str, Decimal] = {}
         """Symbol → last mark price (quote mid or own fill)."""
         self._cancels: dict[str, int] = {}
@@ -125,6 +148,18 @@ class OrderService:
         ctx.register_command(ListOrders, self._list)
         ctx.register_command(GetPositions, self._positions)
         ctx.subscribe(topics.QUOTES, self._on_quote)
+        self.risk.start(
+            ctx,
+            open_orders=self.ledger.open_orders(),
+            positions=self.ledger.positions(),
+            realized_today=self.ledger.realized_since(_day_start(ctx.clock.time_ns())),
+        )
+        RiskControl(self.risk).start(ctx)
+        self.algos.start(ctx)
+        AlgoControl(self.algos).start(ctx)
+        strategies = StrategyRunner(self.algos, engine=self.engine)
+        strategies.start(ctx)
+        StrategyControl(strategies).start(ctx)
         self.reconciler.start(ctx)
         self.session.open(ctx)
         if self.settings.reconcile_interval_s > 0:
@@ -143,9 +178,13 @@ class OrderService:
         if self._ledger_error:
             return "degraded", f"the order ledger failed ({self._ledger_error}); reconciling"
         venue = self.session.venue or self.venue_settings.name
+        risk = self.risk.health()
+        if risk:
+            return "degraded", risk
         return "up", f"logged on to venue {venue} (run {self.session.epoch})"
 
     def stop(self) -> None:
+        self.algos.stop()
         self.engine.dispose()
 
     # --- commands ----------------------------------------------------------------------
@@ -153,21 +192,23 @@ class OrderService:
         cid = cmd.client_order_id or requests.default_client_order_id(cmd.command_id)
         order = requests.order_of(cmd, cid, ts=self._ts())
         self._require_venue("submit the order")
-        if not self.ledger.record_intent(order):
-            existing = self.ledger.order(cid)
-            if existing is None or not requests.same_order(existing, order):
-                raise CommandError(
-                    ErrorCode.CONFLICT,
-                    f"client_order_id {cid} is already used by another order; choose another",
-                )
-            if existing.status != "pending_new":
-                return views.order_ack(
-                    existing, cid, "new", "already sent (the same command again)"
-                )
-            # a retry before the venue answered: the venue refuses a duplicate id
+        existing = self.ledger.order(cid)  # the only writer of orders: no race
+        if existing is None:
+            self.risk.check_new(order)  # raises when denied: nothing recorded, nothing sent
+            self.ledger.record_intent(order)
+            self.risk.sent(order)
+        elif not requests.same_order(existing, order):
+            raise CommandError(
+                ErrorCode.CONFLICT,
+                f"client_order_id {cid} is already used by another order; choose another",
+            )
+        elif existing.status != "pending_new":
+            return views.order_ack(existing, cid, "new", "already sent (the same command again)")
+        # else a retry before the venue answered: sent again, the venue refuses a duplicate id
         log = self._log.bind(command_id=cmd.command_id, client_order_id=cid, symbol=cmd.symbol)
         if not self.session.send(order.to_request(ts=self._ts())):
             self.ledger.apply(self._not_sent(order))  # it never left: rejected, not pending
+            self.risk.not_sent(order)
             log.warning("Cannot send order {}: the order-entry channel dropped it", cid)
             return views.order_ack(
                 self.ledger.order(cid) or order, cid, "new", "the channel dropped it: rejected"
@@ -187,17 +228,35 @@ class OrderService:
     def _cancel(self, cmd: RequestCancel) -> OrderAck:
         order = self._open_order(cmd.client_order_id, "cancel")
         self._require_venue("cancel the order")
+        request = self._cancel_request(order)
+        self._send(request, f"the cancel of {order.client_order_id}")
+        return views.order_ack(order, request.client_order_id, "cancel", "cancel sent")
+
+    def _cancel_request(self, order: OrderState) -> CancelOrder:
         n = self._cancels[order.client_order_id] = self._cancels.get(order.client_order_id, 0) + 1
-        request_id = requests.cancel_id(order.client_order_id, n)
-        request = CancelOrder(
+        return CancelOrder(
             ts=self._ts(),
             account=order.account,
-            client_order_id=request_id,
+            client_order_id=requests.cancel_id(order.client_order_id, n),
             orig_client_order_id=order.client_order_id,
             symbol=order.symbol,
         )
-        self._send(request, f"the cancel of {order.client_order_id}")
-        return views.order_ack(order, request_id, "cancel", "cancel sent")
+
+    def _risk_cancel(self, cancel: CancelRequest) -> bool:
+        """Cancel an order the risk gate wants gone; False (kept for after the next
+        logon) when it cannot be sent now."""
+        order = self.ledger.find_order(cancel.client_order_id)
+        if order is None or not order.is_open:
+            self._risk_cancels.pop(cancel.client_order_id, None)
+            return True  # gone already
+        if self.session.logged_on and self.session.send(self._cancel_request(order)):
+            self._risk_cancels.pop(cancel.client_order_id, None)
+            self._log.bind(client_order_id=order.client_order_id, account=order.account).info(
+                "Cancel of {} sent for the risk gate ({})", order.client_order_id, cancel.reason
+            )
+            return True
+        self._risk_cancels[cancel.client_order_id] = cancel
+        return False
 
     def _replace(self, cmd: RequestReplace) -> OrderAck:
         order = self._open_order(cmd.client_order_id, "replace")
@@ -208,13 +267,15 @@ class OrderService:
             requests.check_amount(cmd.price, "price")
         if qty <= order.filled_qty:
             raise requests.invalid(
-                f"cannot replace {order.client_order_id} to qty {qty}: {plain(order.filled_qty)} "
-                "is filled already (cancel it to stop the rest)"
+                f"cannot replace {order.client_order_id} to qty {qty}: "
+                f"{plain_decimal(order.filled_qty)} is filled already (cancel it to stop the rest)"
             )
         price = order.price if cmd.price is None else cmd.price
         if qty == order.qty and price == order.price:
-            at = "" if price is None else f" at {plain(price)}"
-            raise requests.invalid(f"{order.client_order_id} already has qty {plain(qty)}{at}")
+            at = "" if price is None else f" at {plain_decimal(price)}"
+            raise requests.invalid(
+                f"{order.client_order_id} already has qty {plain_decimal(qty)}{at}"
+            )
         in_flight = self._replacing.get(order.client_order_id)
         if in_flight is not None and self._now() - in_flight[1] < self.settings.timeout_s:
             raise CommandError(
@@ -224,6 +285,7 @@ class OrderService:
             )
         self._require_venue("replace the order")
         request_id = requests.replace_id(order.client_order_id)
+        self.risk.check_replace(order, request_id, qty, cmd.price)
         request = ReplaceOrder(
             ts=self._ts(),
             account=order.account,
@@ -278,6 +340,45 @@ class OrderService:
                 f"cannot send {what}: the order-entry channel dropped it; try again",
             )
 
+    # --- the algorithm engine's port (engine.algos.engine.ChildPort) ----------------------
+
+    def ready(self) -> bool:
+        return self.session.logged_on and self.reconciler.synced
+
+    def place_child(self, order: OrderState, also: Callable[[Connection], None]) -> Decision:
+        decision = self.risk.decide_new(order)
+        if not decision.allowed:
+            return decision
+        if not self.ledger.record_intent(order, also=also):
+            return Decision(allowed=False, reason="duplicate_order", message="already recorded")
+        self.risk.sent(order)
+        if self.session.send(order.to_request(ts=self._ts())):
+            return decision
+        self.ledger.apply(self._not_sent(order))
+        self.risk.not_sent(order)
+        return Decision(allowed=False, reason="not_sent", message="the channel dropped it")
+
+    def cancel_child(self, client_order_id: str) -> bool:
+        order = self.ledger.order(client_order_id)
+        if order is None or not order.is_open:
+            return True
+        return self.session.logged_on and self.session.send(self._cancel_request(order))
+
+    def children(self, algo_id: str) -> list[OrderState]:
+        return self.ledger.children(algo_id)
+
+    def check_parent(self, order: RiskOrder) -> Decision:
+        return self.risk.check_parent(order)
+
+    def accept_parent(self, order: RiskOrder) -> None:
+        self.risk.gate.on_parent_accepted(order, self._ts())
+
+    def parent_done(self, algo_id: str) -> None:
+        self.risk.gate.on_parent_done(algo_id)
+
+    def alert(self, event: AlertRaised) -> None:
+        self.risk.alert(event)
+
     # --- reports -----------------------------------------------------------------------
     def _on_report(self, report: ExecutionReport) -> None:
         try:
@@ -319,6 +420,10 @@ class OrderService:
         if isinstance(report, OrderFilled):
             self.marks[report.symbol] = report.price
         self._publish_positions([recorded])
+        if recorded.result == "applied":
+            self.risk.on_reports([(report, recorded.order)])
+            if recorded.order is not None and recorded.order.algo_id:
+                self.algos.on_child(report, recorded.order)
 
     def _settle(self, report: ExecutionReport, recorded: Recorded) -> None:
         """Forget the requests in flight that this report answered."""
@@ -344,6 +449,7 @@ class OrderService:
         else:
             return
         self.marks[event.symbol] = quantize_price(Decimal(repr(mark)))
+        self.risk.on_mark(event.symbol, mark, event.ts_event)
 
     def _publish_positions(self, recorded: Iterable[Recorded]) -> None:
         assert self._ctx is not None
@@ -357,11 +463,22 @@ class OrderService:
         if why != "sequence gap":  # a new logon: requests in flight went to a gone session
             self._replacing.clear()
             self.reconciler.reset()
+            for cancel in list(self._risk_cancels.values()):
+                self._risk_cancel(cancel)
         self.reconciler.request(why)
 
-    def _on_reconciled(self, recorded: list[Recorded]) -> None:
+    def _on_reconciled(self, reports: list[ExecutionReport], recorded: list[Recorded]) -> None:
         self._ledger_error = ""
         self._publish_positions(recorded)
+        applied = [
+            (report, r.order)
+            for report, r in zip(reports, recorded, strict=True)
+            if r.result == "applied"
+        ]
+        self.risk.on_reports(applied)
+        for report, order in applied:
+            if order is not None and order.algo_id:
+                self.algos.on_child(report, order)
 
     def _ledger_failed(self, exc: Exception, what: str) -> None:
         self._ledger_error = f"{type(exc).__name__}: {exc}"
@@ -386,3 +503,8 @@ class OrderService:
     def _ts(self) -> int:
         assert self._ctx is not None
         return self._ctx.clock.time_ns()
+
+
+def _day_start(ts_ns: int) -> int:
+    """00:00 UTC of the day of ``ts_ns``, in ns."""
+    return ts_ns - ts_ns % DAY_NS

@@ -1,19 +1,20 @@
 """The order manager's read side: ledger state as command results.
 
 Quantities and prices come out of the ledger with the column's scale
-(``100.0000000000``); results carry them :func:`plain` (``100``), which is how an
-operator typed them and how a table shows them.
+(``100.0000000000``); results carry them plain (``100``, see
+:mod:`engine.persistence.decimals`), which is how an operator typed them and how a
+table shows them.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import overload
 
 from engine.bus.commands.orders import OrderAck, OrderRow, PositionRow
 from engine.bus.events import RequestKind
 from engine.orders.lifecycle import OrderState
 from engine.orders.positions import ZERO, Position, quantize_price
+from engine.persistence.decimals import plain_decimal
 
 
 def order_ack(order: OrderState, request_id: str, request: RequestKind, message: str) -> OrderAck:
@@ -36,11 +37,11 @@ def order_row(order: OrderState) -> OrderRow:
         side=order.side,
         order_type=order.order_type,
         tif=order.tif,
-        qty=plain(order.qty),
-        price=plain(order.price),
+        qty=plain_decimal(order.qty),
+        price=plain_decimal(order.price),
         status=order.status,
-        filled_qty=plain(order.filled_qty),
-        avg_price=plain(order.avg_price),
+        filled_qty=plain_decimal(order.filled_qty),
+        avg_price=plain_decimal(order.avg_price),
         reason=order.reject_reason or "",
         ts_created=order.ts_created,
         ts_updated=order.ts_updated,
@@ -57,24 +58,10 @@ def position_row(position: Position, marks: dict[str, Decimal]) -> PositionRow:
     return PositionRow(
         account=position.account,
         symbol=position.symbol,
-        qty=plain(position.qty),
-        avg_price=plain(position.avg_price),
-        realized_pnl=plain(position.realized_pnl),
-        unrealized_pnl=plain(unrealized),
-        mark_price=plain(mark),
+        qty=plain_decimal(position.qty),
+        avg_price=plain_decimal(position.avg_price),
+        realized_pnl=plain_decimal(position.realized_pnl),
+        unrealized_pnl=plain_decimal(unrealized),
+        mark_price=plain_decimal(mark),
         ts_updated=position.ts_updated,
     )
-
-
-@overload
-def plain(value: Decimal) -> Decimal: ...
-@overload
-def plain(value: Decimal | None) -> Decimal | None: ...
-def plain(value: Decimal | None) -> Decimal | None:
-    """``value`` without the column's trailing zeros and never in exponent form
-    (``100.0000000000`` → ``100``, ``100.5000000000`` → ``100.5``)."""
-    if value is None or not value.is_finite():
-        return value
-    if value == value.to_integral_value():
-        return value.quantize(Decimal(1))
-    return value.normalize()

@@ -9,80 +9,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-import msgspec
-
-from engine.bus.events import AlertSeverity
+from engine.bus.commands.risk import (
+    AccountStatus,
+    AlertView,
+    HaltView,
+    LimitUsage,
+    RiskStatus,
+    RuleView,
+)
 from engine.risk.alerts import OpenAlert
-from engine.risk.decision import HaltScope
 from engine.risk.state import ZERO, AccountState, HaltRecord, TradingState
 
-
-class LimitUsage(msgspec.Struct, frozen=True, kw_only=True):
-    """How much of one limit is used now (per-symbol and per-algorithm limits: the
-    most used symbol or algorithm, named in ``key``)."""
-
-    limit: str
-    limit_value: Decimal
-    observed: Decimal
-    usage: float
-    """observed / limit_value (1.0 = at the limit)."""
-    key: str = ""
-
-
-class AlertView(msgspec.Struct, frozen=True, kw_only=True):
-    kind: str
-    severity: AlertSeverity
-    message: str
-    count: int
-    first_ns: int
-    last_ns: int
-    symbol: str = ""
-    algo_id: str = ""
-
-
-class HaltView(msgspec.Struct, frozen=True, kw_only=True):
-    scope: HaltScope
-    key: str
-    actor: str
-    reason: str
-    since_ns: int
-
-
-class AccountStatus(msgspec.Struct, frozen=True, kw_only=True):
-    account: str
-    state: TradingState
-    """HALTED when the account (or everything) is halted or its daily loss halted it."""
-    state_reason: str
-    """``kill_switch``, ``daily_loss`` or ""."""
-    profile_version: int
-    """0: no profile (every order denied)."""
-    day_pnl: Decimal
-    realized_pnl: Decimal
-    unrealized_pnl: Decimal
-    gross_notional: Decimal
-    working_orders: int
-    limits: list[LimitUsage]
-    alerts: list[AlertView]
-
-
-class RuleView(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    kind: str
-    version: int
-    enabled: bool
-
-
-class RiskStatus(msgspec.Struct, frozen=True, kw_only=True):
-    ts: int
-    halts: list[HaltView]
-    """Kill-switch halts in force."""
-    disabled_algos: list[HaltView]
-    """Algorithms disabled by the runaway check (until a human resumes them)."""
-    accounts: list[AccountStatus]
-    rules: list[RuleView]
-    counters: dict[str, int]
-    """``checks``, ``allowed``, ``denied``, ``denied.<reason>``, ``compliance_errors``,
-    ``bad_updates``."""
+__all__ = [
+    "AccountStatus",
+    "AlertView",
+    "HaltView",
+    "LimitUsage",
+    "RiskStatus",
+    "RuleView",
+    "account_status",
+]
 
 
 def account_status(

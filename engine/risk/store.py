@@ -17,15 +17,18 @@ Defaults
     on purpose (missing configuration fails closed).
 Rules
     :func:`load_rules` builds every row through the registry; a row that cannot be built
-    becomes a :class:`~engine.risk.rules.BrokenRule` that denies every order (fail
-    closed) and is reported. The table's ``kind`` CHECK allows only
-    ``restricted_list``, ``wash_trade`` and ``short_sale``: ``trading_window`` and plugin
-    rules cannot be stored yet (:func:`save_rule` refuses them with that message) and are
-    configured in code until a migration widens the CHECK.
+    (e.g. a plugin kind this process has not registered) becomes a
+    :class:`~engine.risk.rules.BrokenRule` that denies every order (fail closed) and is
+    reported. The registry, not the table, decides which kinds are valid:
+    :func:`save_rule` stores any kind it knows (built-ins such as ``trading_window``
+    and plugins) and refuses others naming the known ones; the table's CHECK only keeps
+    out kinds no registry accepts.
 Alerts
-    :func:`save_alert` stores an ``AlertRaised`` (its ``details`` are appended to the
-    message: the table has no details column); :func:`acknowledge_alert` records who
-    and when (once); :func:`unacknowledged_alerts` lists the open ones, newest first.
+    :func:`save_alert` stores an ``AlertRaised`` with its ``details`` (JSON; alerts
+    stored before migration 0004 have theirs appended to the message instead);
+    :func:`acknowledge_alert` records who and when (once; an unknown id is
+    ``not_found``); :func:`alerts` lists them newest first, all or only the open ones
+    (:func:`unacknowledged_alerts`).
 Halts
     There is no table for the kill switch: :func:`record_state_change` appends each
     ``RiskStateChanged`` to ``audit_log`` (action ``RiskStateChanged``, target
@@ -45,13 +48,14 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 import msgspec
-from sqlalchemy import Connection, Engine, Table, insert, select, update
+from sqlalchemy import Connection, Engine, Row, Table, insert, null, select, update
 
+from app.database import writer
 from engine.bus.events import AlertRaised, RiskStateChanged
 from engine.errors import CommandError, ErrorCode
+from engine.persistence.decimals import plain_decimal
 from engine.persistence.models import Alert, AuditEntry, ComplianceRule, RiskProfile
 from engine.persistence.models.base import utcnow
-from engine.persistence.models.risk import COMPLIANCE_KINDS
 from engine.risk import compliance
 from engine.risk.profile import DEFAULT_PROFILE, RiskProfileError
 from engine.risk.profile import RiskProfile as Profile
@@ -66,6 +70,9 @@ __all__ = [
     "StoredAlert",
     "StoredHalt",
     "acknowledge_alert",
+    "alerts",
+    "audit",
+    "get_alert",
     "load_halts",
     "load_profiles",
     "load_rules",
@@ -124,6 +131,11 @@ class StoredAlert(NamedTuple):
     created_at: datetime
     acknowledged_by: str | None
     acknowledged_at: datetime | None
+    details: dict[str, str]
+    """Empty when the alert had none (or was stored before its details had a column)."""
+
+
+_ALERT_QUERY = select(*(_ALERTS.c[name] for name in StoredAlert._fields))
 
 
 class StoredHalt(NamedTuple):
@@ -144,7 +156,9 @@ def load_profiles(target: Engine | Connection) -> ProfileLoad:
     with _connection(target, write=False) as conn:
         rows = conn.execute(query.order_by(t.account)).mappings().all()
     for row in rows:
-        data: dict[str, Any] = {name: row[name] for name in COLUMNS}
+        data: dict[str, Any] = {
+            name: plain_decimal(v) if isinstance(v := row[name], Decimal) else v for name in COLUMNS
+        }
         extra = dict(row["extra"] or {})
         data.update({name: extra[name] for name in EXTRA_FIELDS if name in extra})
         data.update(account=row["account"], version=row["version"])
@@ -226,7 +240,7 @@ def _save_profile(
                     ErrorCode.CONFLICT, f"risk profile {valid.account} changed meanwhile; retry"
                 )
         saved = msgspec.structs.replace(valid, version=version)
-        _audit(conn, actor, "SaveRiskProfile", valid.account, command_id, saved.to_dict(), "ok")
+        audit(conn, actor, "SaveRiskProfile", valid.account, command_id, saved.to_dict(), "ok")
         return saved
 
 
@@ -266,16 +280,17 @@ def save_rule(
     registry: ComplianceRegistry = REGISTRY,
 ) -> compliance.ComplianceRule[Any]:
     """Validate and store a rule (by ``name``: insert or update); returns the built
-    rule. Raises ``ComplianceParamsError`` / ``UnknownComplianceRuleError`` (audited
-    as ``denied``) or ``CommandError(invalid)`` for a kind the table cannot hold."""
+    rule. Raises ``CommandError(invalid)`` for a kind ``registry`` does not know (the
+    message names the known kinds) or ``ComplianceParamsError`` for bad ``params``;
+    both are audited as ``denied``."""
     payload = {"name": name, "kind": kind, "params": params, "enabled": enabled}
     try:
-        if kind not in COMPLIANCE_KINDS:
+        known = registry.kinds()
+        if kind not in known:
             raise CommandError(
                 ErrorCode.INVALID,
-                f"compliance rules of kind {kind!r} cannot be stored: the table accepts "
-                f"{', '.join(COMPLIANCE_KINDS)} (configure it in code until a migration "
-                "widens compliance_rules.kind)",
+                f"unknown compliance rule kind {kind!r}; known kinds: {', '.join(known)} "
+                "(a plugin kind must be registered in this process first)",
             )
         rule = registry.create(kind, name=name, enabled=enabled, **params)
     except Exception as exc:
@@ -290,7 +305,7 @@ def save_rule(
         ).rowcount
         if not changed:
             conn.execute(insert(_RULES).values(name=name, **values))
-        _audit(
+        audit(
             conn, actor, "SaveComplianceRule", name, command_id, {**payload, "params": stored}, "ok"
         )
         return rule
@@ -313,7 +328,7 @@ def set_rule_enabled(
         ).rowcount
         action = "EnableComplianceRule" if enabled else "DisableComplianceRule"
         result = "ok" if changed else "denied"
-        _audit(
+        audit(
             conn, actor, action, name, command_id, {}, result, None if changed else "no such rule"
         )
         return bool(changed)
@@ -323,14 +338,13 @@ def set_rule_enabled(
 
 
 def save_alert(target: Engine | Connection, alert: AlertRaised) -> int:
-    """Store ``alert``; returns its id."""
-    message = alert.message
-    if alert.details:
-        message += " [" + ", ".join(f"{k}={v}" for k, v in sorted(alert.details.items())) + "]"
+    """Store ``alert`` with its details; returns its id."""
+    details = {str(k): str(v) for k, v in alert.details.items()}
     row = {
         "severity": alert.severity,
         "kind": alert.kind[:64],
-        "message": message,
+        "message": alert.message,
+        "details": details or null(),  # SQL NULL, not a JSON null
         "account": alert.account[:32] or None,
         "symbol": alert.symbol[:32] or None,
         "algo_id": alert.algo_id[:64] or None,
@@ -348,12 +362,17 @@ def acknowledge_alert(
     at: datetime | None = None,
     command_id: str | None = None,
 ) -> bool:
-    """Record that ``actor`` acknowledged the alert (at ``at``, default now); False when
-    there is no such alert or it was acknowledged before (the first acknowledgement
-    stands)."""
+    """Record that ``actor`` acknowledged the alert (at ``at``, default now).
+
+    Returns True when this call acknowledged it, False when it was acknowledged before:
+    then nothing changes (the first acknowledgement stands) and the attempt is audited
+    as ``denied``. Raises ``CommandError(not_found)`` for an unknown ``alert_id`` (also
+    audited) and ``CommandError(invalid)`` without an actor.
+    """
     if not (isinstance(actor, str) and actor.strip()):
         raise CommandError(ErrorCode.INVALID, "acknowledging an alert needs the actor")
     t = _ALERTS.c
+    action, what = "AcknowledgeAlert", str(alert_id)
     with _connection(target, write=True) as conn:
         changed = conn.execute(
             update(_ALERTS)
@@ -361,18 +380,54 @@ def acknowledge_alert(
             .values(acknowledged_by=actor, acknowledged_at=at or utcnow()),
             execution_options=_ROWCOUNT,
         ).rowcount
-        detail = None if changed else "unknown or already acknowledged"
-        _audit(
-            conn,
-            actor,
-            "AcknowledgeAlert",
-            str(alert_id),
-            command_id,
-            {},
-            "ok" if changed else "denied",
-            detail,
-        )
-        return bool(changed)
+        if changed:
+            audit(conn, actor, action, what, command_id, {}, "ok")
+            return True
+        first = conn.execute(
+            select(t.acknowledged_by, t.acknowledged_at).where(t.id == alert_id)
+        ).one_or_none()
+        if first is not None:
+            detail = f"already acknowledged by {first.acknowledged_by} at {first.acknowledged_at}"
+            audit(conn, actor, action, what, command_id, {}, "denied", detail)
+            return False
+    error = CommandError(ErrorCode.NOT_FOUND, f"there is no alert {alert_id}")
+    _denied(target, actor, action, what, command_id, {}, error)
+    raise error
+
+
+def alerts(
+    target: Engine | Connection,
+    *,
+    open_only: bool,
+    limit: int | None,
+    account: str | None = None,
+    severity: str | None = None,
+) -> list[StoredAlert]:
+    """Stored alerts, newest first: only the unacknowledged ones when ``open_only``,
+    else acknowledged ones too; at most ``limit`` (None: all); only of ``account`` /
+    ``severity`` when given. Raises ``CommandError(invalid)`` for a negative limit."""
+    if limit is not None and limit < 0:
+        raise CommandError(ErrorCode.INVALID, f"alert limit must be 0 or more, not {limit}")
+    t = _ALERTS.c
+    query = _ALERT_QUERY
+    if open_only:
+        query = query.where(t.acknowledged_at.is_(None))
+    if account is not None:
+        query = query.where(t.account == account)
+    if severity is not None:
+        query = query.where(t.severity == severity)
+    query = query.order_by(t.created_at.desc(), t.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    with _connection(target, write=False) as conn:
+        return [_stored_alert(row) for row in conn.execute(query)]
+
+
+def get_alert(target: Engine | Connection, alert_id: int) -> StoredAlert | None:
+    """The alert ``alert_id``, acknowledged or not; None when there is none."""
+    with _connection(target, write=False) as conn:
+        row = conn.execute(_ALERT_QUERY.where(_ALERTS.c.id == alert_id)).one_or_none()
+    return None if row is None else _stored_alert(row)
 
 
 def unacknowledged_alerts(
@@ -382,18 +437,9 @@ def unacknowledged_alerts(
     severity: str | None = None,
     limit: int | None = 100,
 ) -> list[StoredAlert]:
-    """Alerts nobody acknowledged, newest first (of ``account``, of ``severity``)."""
-    t = _ALERTS.c
-    query = select(*(t[name] for name in StoredAlert._fields)).where(t.acknowledged_at.is_(None))
-    if account is not None:
-        query = query.where(t.account == account)
-    if severity is not None:
-        query = query.where(t.severity == severity)
-    query = query.order_by(t.created_at.desc(), t.id.desc())
-    if limit is not None:
-        query = query.limit(limit)
-    with _connection(target, write=False) as conn:
-        return [StoredAlert(*row) for row in conn.execute(query)]
+    """Alerts nobody acknowledged, newest first (of ``account``, of ``severity``):
+    :func:`alerts` with ``open_only=True``."""
+    return alerts(target, open_only=True, limit=limit, account=account, severity=severity)
 
 
 # --- halts ---------------------------------------------------------------------------------
@@ -412,7 +458,7 @@ def record_state_change(
         "ts": event.ts_event,
     }
     with _connection(target, write=True) as conn:
-        _audit(
+        audit(
             conn,
             event.actor or "risk",
             STATE_ACTION,
@@ -457,7 +503,7 @@ def load_halts(target: Engine | Connection) -> list[StoredHalt]:
 # --- internals -----------------------------------------------------------------------------
 
 
-def _audit(
+def audit(
     conn: Connection,
     actor: str,
     action: str,
@@ -467,6 +513,8 @@ def _audit(
     result: str,
     detail: str | None = None,
 ) -> None:
+    """Append one entry to ``audit_log`` in ``conn``'s transaction (``result``: ``ok`` or
+    ``denied``, ``detail`` why); ``payload`` is stored as JSON (Decimals as strings)."""
     body = payload if isinstance(payload, dict) else {"value": repr(payload)}
     conn.execute(
         insert(_AUDIT).values(
@@ -493,7 +541,7 @@ def _denied(
 ) -> None:
     """Audit a refused edit in a transaction of its own (the edit's is rolled back)."""
     with _connection(target, write=True) as conn:
-        _audit(conn, actor, action, what, command_id, payload, "denied", str(exc))
+        audit(conn, actor, action, what, command_id, payload, "denied", str(exc))
 
 
 def _json_safe(value: Any) -> Any:
@@ -510,6 +558,10 @@ def _json_safe(value: Any) -> Any:
     return repr(value)
 
 
+def _stored_alert(row: Row[Any]) -> StoredAlert:
+    return StoredAlert(**{**row._asdict(), "details": dict(row.details or {})})
+
+
 def _datetime(ts_ns: int) -> datetime:
     return datetime.fromtimestamp(ts_ns / 1e9, tz=UTC) if ts_ns > 0 else utcnow()
 
@@ -519,5 +571,5 @@ def _connection(target: Engine | Connection, *, write: bool) -> Iterator[Connect
     if isinstance(target, Connection):
         yield target
     else:
-        with target.begin() if write else target.connect() as conn:
+        with writer(target).begin() if write else target.connect() as conn:
             yield conn

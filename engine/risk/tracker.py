@@ -16,7 +16,7 @@ working orders are handed out for cancelling.
 
 Kill switch: :meth:`RiskTracker.halt` on ``global``, ``account``, ``symbol`` or ``algo``
 denies risk-increasing orders in that scope (risk-reducing ones and cancels pass) and
-hands out the scope's risk-increasing working orders for cancelling.
+hands out all the scope's working orders for cancelling.
 :meth:`RiskTracker.resume` needs an actor and a reason; resuming an algorithm also
 re-enables one the runaway check disabled.
 
@@ -325,22 +325,23 @@ class RiskTracker:
             value = self._values.setdefault(symbol, avg_price)
             acct.revalue(sx, value)
             acct.day_base += acct.unrealized - unrealized
+            self._evaluate_loss(acct, ts_ns)  # a loss realized before the restart counts
 
     # --- kill switch -------------------------------------------------------------------
 
     def halt(
         self, scope: HaltScope, key: str = "", *, actor: str = "", reason: str = "", now_ns: int
     ) -> list[CancelRequest]:
-        """Halt ``scope`` (``key``: the account, symbol or algo id; "" for global). The
-        scope's risk-increasing working orders are returned and also queued in the
-        outbox: cancel them from one place (the outbox)."""
+        """Halt ``scope`` (``key``: the account, symbol or algo id; "" for global). All
+        the scope's working orders are returned and also queued in the outbox: cancel
+        them from one place (the outbox). New risk-reducing orders still pass."""
         _check_scope(scope, key)
         record = HaltRecord(scope=scope, key=key, actor=actor, reason=reason, since_ns=now_ns)
         self._halts[(scope, key)] = record
         self._state_changed(scope, key, "HALTED", "kill_switch", actor, reason, now_ns)
         with self._decimal():
             return self._cancel_increasing(
-                lambda w: _in_scope(w, scope, key), "kill_switch", everything=False
+                lambda w: _in_scope(w, scope, key), "kill_switch", everything=True
             )
 
     def resume(

@@ -8,6 +8,9 @@ runs of one job at once, a run more than ``sync.misfire_grace_s`` late is skippe
                   ``sync.backfill_days`` days of ``sync.backfill_interval`` bars.
 ``fundamentals``  cron, daily at ``sync.fundamentals_at``: the instrument master.
 ``gap_repair``    every ``sync.gap_repair_every_s``: gaps the ingest path queued.
+``analytics_snapshot``  every ``sync.snapshot_every_s`` (0: not scheduled): each
+                  account's P&L and exposure at the price cache's marks
+                  (:mod:`engine.sync.performance`), stored for ``GetPerformance``.
 ``backfill-request-<command_id>``  one-off runs asked for with ``RequestBackfill``
                   (the id comes from the command, so a retried command queues one run).
 
@@ -30,7 +33,9 @@ missed run (``skipped``) and a run refused because one is still going.
 
 Control: ``ListJobs`` → ``JobList``; ``RunJob`` → ``JobStarted`` (``not_found`` for an
 unknown job, ``conflict`` when it is running); ``RequestBackfill`` → ``JobStarted``
-(``invalid`` for a bad interval, range or source).
+(``invalid`` for a bad interval, range or source); ``GetPerformance`` →
+``AccountPerformance`` from the stored snapshots (``invalid`` for a capital the account's
+losses exceed).
 
 Metrics: ``qsuite_sync_job_runs_total{job,status}``, ``qsuite_sync_rows_total{job}``,
 ``qsuite_sync_job_skipped_total{job,reason}`` (``missed``, ``running``).
@@ -57,6 +62,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from loguru import logger
 
 from app.settings import FeedSettings, SyncSettings
+from engine.analytics.snapshots import account_report
+from engine.bus.commands.analytics import AccountPerformance, GetPerformance
 from engine.bus.commands.jobs import (
     JobInfo,
     JobList,
@@ -72,6 +79,7 @@ from engine.intervals import INTERVAL_SECONDS
 from engine.service import HealthStatus, ServiceContext
 from engine.sync import jobs
 from engine.sync.jobs import STOPPING, JobOutcome
+from engine.sync.performance import cache_marks, snapshot_performance
 from feeds.ingest import Ingestor
 from feeds.source import MarketSource
 
@@ -82,6 +90,7 @@ JOB_NAMES: dict[str, str] = {
     "backfill": "Backfill the watchlist",
     "fundamentals": "Refresh fundamentals",
     "gap_repair": "Repair gaps in stored bars",
+    "analytics_snapshot": "Snapshot account performance",
 }
 REQUEST_PREFIX = "backfill-request-"
 #: Ingestion-log job name (and metrics label) of operator-requested backfills.
@@ -148,6 +157,7 @@ class SchedulerService:
         ctx.register_command(ListJobs, self._list_jobs)
         ctx.register_command(RunJob, self._run_job)
         ctx.register_command(RequestBackfill, self._request_backfill)
+        ctx.register_command(GetPerformance, self._get_performance)
         scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(POOL_THREADS)},
@@ -167,6 +177,9 @@ class SchedulerService:
         self._add(scheduler, "fundamentals", self._fundamentals, _daily(self.sync.fundamentals_at))
         every = IntervalTrigger(seconds=self.sync.gap_repair_every_s, timezone=UTC)
         self._add(scheduler, "gap_repair", self._repair_gaps, every)
+        if self.sync.snapshot_every_s > 0:
+            every = IntervalTrigger(seconds=self.sync.snapshot_every_s, timezone=UTC)
+            self._add(scheduler, "analytics_snapshot", self._snapshot, every)
         scheduler.start()
         self._scheduler = scheduler
         self._log.info(
@@ -240,6 +253,10 @@ class SchedulerService:
             publish=self._publish,
             cancel=self._cancel,
         )
+
+    def _snapshot(self) -> JobOutcome:
+        marks = cache_marks(self.ingestor.cache)
+        return snapshot_performance(self.ingestor.engine, marks, clock=self.clock)
 
     def _publish(self, topic: str, event: Event) -> None:
         ctx = self._ctx
@@ -420,6 +437,17 @@ class SchedulerService:
                 self._requests.popitem(last=False)
         self._log.bind(job=job_id, command_id=cmd.command_id).info("Queued: {}", name)
         return reply
+
+    def _get_performance(self, cmd: GetPerformance) -> AccountPerformance:
+        if not cmd.capital.is_finite() or cmd.capital <= 0:
+            raise CommandError(ErrorCode.INVALID, f"capital must be positive, not {cmd.capital}")
+        try:
+            return account_report(self.ingestor.engine, cmd)
+        except ValueError as exc:  # the losses exceed the capital
+            raise CommandError(
+                ErrorCode.INVALID,
+                f"Cannot compute the performance of {cmd.account}: {exc}; give a larger capital",
+            ) from None
 
     def _validate(self, cmd: RequestBackfill) -> MarketSource:
         if cmd.interval not in INTERVAL_SECONDS:

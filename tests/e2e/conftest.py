@@ -1,5 +1,7 @@
 """Browser fixtures: Debian's chromium driven by Playwright (its own browser download is
-not used), one browser per module and a new context per test."""
+not used), one browser per module and a new context per test; console users created in
+the sandbox's database with `qsuite users add` before the system starts, and a helper
+that logs the browser in."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
-from harness import REPO
+from console_login import USERS, add_user
+from harness import REPO, Sandbox
 from playwright.sync_api import Browser, Page, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -78,3 +81,12 @@ def _save(page: Page, name: str) -> Path:
     path = ARTIFACTS / name
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@pytest.fixture
+def console_users(sandbox: Sandbox) -> dict[str, tuple[str, str]]:
+    """:data:`~console_login.USERS`, created in the sandbox's database before the system
+    starts, as an operator would (the CLI migrates the new database itself)."""
+    for name, (role, password) in USERS.items():
+        add_user(sandbox, name, role, password)
+    return USERS

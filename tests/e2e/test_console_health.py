@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from console_login import log_in
 from harness import Sandbox, running, wait_until
 from playwright.sync_api import Page, expect
 
@@ -50,7 +51,7 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
 
 
 def _open_console(page: Page, sandbox: Sandbox, proc: subprocess.Popen[bytes]) -> None:
-    url = f"http://{sandbox.settings.ui.host}:{sandbox.settings.ui.port}/"
+    url = f"http://{sandbox.settings.ui.host}:{sandbox.settings.ui.port}/health"
 
     def serving() -> bool:
         if proc.poll() is not None:
@@ -59,11 +60,14 @@ def _open_console(page: Page, sandbox: Sandbox, proc: subprocess.Popen[bytes]) -
             return response.status == 200
 
     wait_until(serving, START_MS / 1000, f"the console serving {url}", every_s=0.2)
-    page.goto(url)
+    log_in(page, url, "vic")
 
 
 def test_console_health_when_system_runs_then_all_up_and_a_killed_venue_comes_back(
-    sandbox: Sandbox, page: Page, screenshot: Callable[[str], Path]
+    sandbox: Sandbox,
+    console_users: dict[str, tuple[str, str]],
+    page: Page,
+    screenshot: Callable[[str], Path],
 ) -> None:
     with running(sandbox, "run") as proc, QSuiteClient(sandbox.settings) as client:
         _open_console(page, sandbox, proc)
@@ -93,7 +97,10 @@ def test_console_health_when_system_runs_then_all_up_and_a_killed_venue_comes_ba
 
 
 def test_console_health_when_engine_not_running_then_unreachable_and_names_qsuite_run(
-    sandbox: Sandbox, page: Page, screenshot: Callable[[str], Path]
+    sandbox: Sandbox,
+    console_users: dict[str, tuple[str, str]],
+    page: Page,
+    screenshot: Callable[[str], Path],
 ) -> None:
     with running(sandbox, "ui", log_name="ui.log") as proc:
         _open_console(page, sandbox, proc)

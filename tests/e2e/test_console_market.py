@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from console_login import log_in
 from harness import Sandbox, running, wait_until
 from playwright.sync_api import Page, expect
 
@@ -14,14 +15,17 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 
 def test_market_page_when_synthetic_market_runs_then_prices_move_and_are_flagged(
-    sandbox: Sandbox, page: Page, screenshot: Callable[[str], Path]
+    sandbox: Sandbox,
+    console_users: dict[str, tuple[str, str]],
+    page: Page,
+    screenshot: Callable[[str], Path],
 ) -> None:
     url = f"http://{sandbox.settings.ui.host}:{sandbox.settings.ui.port}/market"
     with running(sandbox, "run"):
         wait_until(
             lambda: urllib.request.urlopen(url, timeout=2).status == 200, 60, "console up", 0.2
         )
-        page.goto(url)
+        log_in(page, url, "vic")
         expect(page.get_by_test_id("feed-mode")).to_have_text("SIMULATED", timeout=30_000)
         for symbol in ("AAA", "BBB.L"):
             expect(page.get_by_test_id(f"source-{symbol}")).to_have_text(

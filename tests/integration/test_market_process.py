@@ -99,7 +99,7 @@ def test_feed_when_yahoo_unreachable_then_simulated_market_flagged_and_breaker_o
         # the price cache is shared: this process reads what the feed wrote
         cache = PriceCache(offline.settings.data_path / "price-cache", size_limit=None)
         try:
-            quote = wait_until(lambda: cache.latest_quote("AAA"), 10, "AAA in the shared cache")
+            quote = wait_until(lambda: cache.latest_quote("AAA"), 30, "AAA in the shared cache")
             assert quote.simulated
         finally:
             cache.close()

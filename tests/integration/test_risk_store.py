@@ -1,26 +1,33 @@
 """The risk store on a real SQLite file and a real PostgreSQL schema: profiles with
-versions and audit entries, compliance rules that fail closed, alerts and their
-acknowledgement, halts that survive a restart."""
+versions and audit entries, compliance rules of every registered kind that fail closed,
+alerts with their details and acknowledgement, halts that survive a restart, and
+migration 0004 that made room for them."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from conftest_db import db_fixture, migrated_fixture  # noqa: F401  (fixtures)
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, delete, insert, select
 
+from app.database import current_revision, downgrade, head_revision, upgrade, writer
 from engine.bus.events import AlertRaised, RiskStateChanged
-from engine.errors import CommandError
-from engine.persistence.models import AuditEntry, ComplianceRule, RiskProfile
+from engine.errors import CommandError, ErrorCode
+from engine.persistence.models import Alert, AuditEntry, ComplianceRule, RiskProfile
 from engine.risk import DEFAULT_PROFILE, Reason, RiskGate, RiskOrder, RiskProfileError
 from engine.risk import RiskProfile as Profile
 from engine.risk.profile import for_account
-from engine.risk.rules import BrokenRule, RestrictedListRule
+from engine.risk.registry import REGISTRY, ComplianceRegistry
+from engine.risk.rules import BrokenRule, RestrictedListRule, TradingWindowRule
 from engine.risk.store import (
     acknowledge_alert,
+    alerts,
+    get_alert,
     load_halts,
     load_profiles,
     load_rules,
@@ -35,7 +42,7 @@ from engine.risk.store import (
 pytestmark = pytest.mark.integration
 
 D = Decimal
-T0 = 1_700_000_000 * 1_000_000_000
+T0 = 1_700_000_000 * 1_000_000_000  # Tuesday 2023-11-14 22:13:20 UTC
 
 
 def audit(db: Engine) -> list[tuple[str, str, str | None, str]]:
@@ -82,6 +89,30 @@ def test_save_profile_when_edited_then_next_version_and_stale_edit_conflicts(
     assert load_profiles(migrated).profiles["acme"].max_order_qty == D(20)
     assert load_profiles(migrated).profiles["acme"].version == 2
     assert [row[3] for row in audit(migrated)] == ["ok", "ok", "denied"]
+
+
+def test_save_profile_when_another_writer_holds_the_database_then_waits_and_saves(
+    migrated: Engine,
+) -> None:
+    save_profile(migrated, Profile(account="acc", max_order_qty=Decimal(5)), actor="t")
+    held = threading.Event()
+
+    def other_writer() -> None:  # another process's transaction holds the lock:
+        with writer(migrated).begin() as conn:  # SQLite's write lock, PostgreSQL's row lock
+            table = RiskProfile.__table__
+            conn.execute(select(table.c.version).with_for_update()).all()
+            held.set()
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=other_writer)
+    thread.start()
+    held.wait(5)
+    try:
+        saved = save_profile(migrated, Profile(account="acc", max_order_qty=Decimal(6)), actor="t")
+    finally:
+        thread.join(5)
+
+    assert saved.version == 2 and saved.max_order_qty == 6
 
 
 @pytest.mark.parametrize(
@@ -172,7 +203,50 @@ def test_save_rule_when_edited_then_updated_in_place(migrated: Engine) -> None:
     assert rule.params.symbols == frozenset({"XYZ", "ABC"})
 
 
-def test_save_rule_when_params_bad_or_kind_not_storable_then_refused_and_audited(
+def test_save_rule_when_trading_window_then_stored_and_loaded_back(migrated: Engine) -> None:
+    params = {"windows": [{"start": "14:30", "end": "21:00"}], "symbols": ["AAPL"]}
+
+    save_rule(migrated, name="us-hours", kind="trading_window", params=params, actor="alice")
+
+    loaded = load_rules(migrated)
+    assert loaded.problems == []
+    (rule,) = loaded.rules
+    assert isinstance(rule, TradingWindowRule)
+    assert (rule.name, rule.enabled) == ("us-hours", True)
+    (window,) = rule.params.windows
+    assert (window.start, window.end, rule.params.symbols) == ("14:30", "21:00", {"AAPL"})
+    gate = RiskGate([Profile(account="acme")], loaded.rules)
+    assert gate.check(order(), T0).reason == Reason.OUTSIDE_TRADING_WINDOW  # 22:13 UTC
+    assert audit(migrated) == [("alice", "SaveComplianceRule", "us-hours", "ok")]
+
+
+class AcmeRestrictedRule(RestrictedListRule):
+    kind = "acme_restricted"
+
+
+def test_save_rule_when_plugin_kind_registered_then_stored_and_loaded_by_its_registry(
+    migrated: Engine,
+) -> None:
+    plugins = ComplianceRegistry()
+    plugins.register(AcmeRestrictedRule)
+
+    save_rule(
+        migrated,
+        name="acme",
+        kind="acme_restricted",
+        params={"symbols": ["XYZ"]},
+        actor="alice",
+        registry=plugins,
+    )
+
+    (rule,) = load_rules(migrated, plugins).rules
+    assert isinstance(rule, AcmeRestrictedRule) and rule.params.symbols == {"XYZ"}
+    elsewhere = load_rules(migrated)  # a process without the plugin fails closed
+    assert isinstance(elsewhere.rules[0], BrokenRule)
+    assert "acme_restricted" in elsewhere.problems[0]
+
+
+def test_save_rule_when_params_bad_or_kind_unknown_then_refused_and_audited(
     migrated: Engine,
 ) -> None:
     with pytest.raises(Exception, match="restricted: "):
@@ -183,15 +257,13 @@ def test_save_rule_when_params_bad_or_kind_not_storable_then_refused_and_audited
             params={"symbol": ["XYZ"]},
             actor="alice",
         )
-    with pytest.raises(CommandError, match="trading_window"):
-        save_rule(
-            migrated,
-            name="hours",
-            kind="trading_window",
-            params={"windows": [{"start": "14:30", "end": "21:00"}]},
-            actor="alice",
-        )
+    with pytest.raises(CommandError) as info:
+        save_rule(migrated, name="hours", kind="market_hours", params={}, actor="alice")
 
+    assert info.value.code == ErrorCode.INVALID
+    assert "'market_hours'" in info.value.message
+    assert all(kind in info.value.message for kind in REGISTRY.kinds())
+    assert "trading_window" in info.value.message
     assert load_rules(migrated).rules == []
     assert [(a, t, r) for _, a, t, r in audit(migrated)] == [
         ("SaveComplianceRule", "restricted", "denied"),
@@ -243,7 +315,7 @@ def test_alerts_when_saved_then_unacknowledged_newest_first_until_acknowledged(
 
     listed = unacknowledged_alerts(migrated)
     assert [a.id for a in listed] == [other, *reversed(ids)]
-    assert listed[0].message == "breach 9 [count=4]"
+    assert (listed[0].message, listed[0].details) == ("breach 9", {"count": "4"})
     assert listed[0].created_at == datetime.fromtimestamp(T0 / 1e9 + 9, tz=UTC)
     assert [a.id for a in unacknowledged_alerts(migrated, account="acme", limit=2)] == [
         ids[2],
@@ -253,12 +325,66 @@ def test_alerts_when_saved_then_unacknowledged_newest_first_until_acknowledged(
     at = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert acknowledge_alert(migrated, ids[1], actor="bob", at=at)
     assert not acknowledge_alert(migrated, ids[1], actor="eve")
-    assert not acknowledge_alert(migrated, 999_999, actor="eve")
     with pytest.raises(CommandError):
         acknowledge_alert(migrated, ids[0], actor="")
 
     assert [a.id for a in unacknowledged_alerts(migrated, account="acme")] == [ids[2], ids[0]]
-    assert [row[3] for row in audit(migrated)] == ["ok", "denied", "denied"]
+    acknowledged = get_alert(migrated, ids[1])
+    assert acknowledged is not None
+    assert (acknowledged.acknowledged_by, acknowledged.acknowledged_at) == ("bob", at)
+    assert [row[3] for row in audit(migrated)] == ["ok", "denied"]
+
+
+def test_alert_when_details_given_then_round_trip_as_json_and_none_as_null(
+    migrated: Engine,
+) -> None:
+    details = {"limit": "100", "observed": "150.5", "note": 'naïve "quotes" [x=y]'}
+    with_details = save_alert(migrated, alert(1, details=details))
+    without = save_alert(migrated, alert(2))
+
+    listed = {a.id: a for a in alerts(migrated, open_only=False, limit=10)}
+
+    assert (listed[with_details].message, listed[with_details].details) == ("breach 1", details)
+    assert (listed[without].message, listed[without].details) == ("breach 2", {})
+    t = Alert.__table__.c
+    with migrated.connect() as conn:
+        stored = {row.id: row.details for row in conn.execute(select(t.id, t.details))}
+    assert stored == {with_details: details, without: None}  # SQL NULL, not JSON null
+
+
+def test_alerts_when_listed_then_open_or_all_newest_first_within_limit(migrated: Engine) -> None:
+    ids = [save_alert(migrated, alert(n, account="acme" if n % 2 else "other")) for n in range(5)]
+    acknowledge_alert(migrated, ids[3], actor="bob")
+    acknowledge_alert(migrated, ids[0], actor="bob")
+
+    def listed(**kw: Any) -> list[int]:
+        return [a.id for a in alerts(migrated, **kw)]
+
+    assert listed(open_only=False, limit=10) == ids[::-1]
+    assert listed(open_only=True, limit=10) == [ids[4], ids[2], ids[1]]
+    assert listed(open_only=False, limit=2) == [ids[4], ids[3]]
+    assert listed(open_only=False, limit=10, account="acme") == [ids[3], ids[1]]
+    assert listed(open_only=True, limit=10, account="acme") == [ids[1]]
+    assert listed(open_only=True, limit=0) == []
+    assert [a.id for a in unacknowledged_alerts(migrated)] == listed(open_only=True, limit=10)
+    with pytest.raises(CommandError) as info:
+        alerts(migrated, open_only=True, limit=-1)
+    assert info.value.code == ErrorCode.INVALID
+
+
+def test_acknowledge_alert_when_id_unknown_then_not_found_audited_and_nothing_changes(
+    migrated: Engine,
+) -> None:
+    known = save_alert(migrated, alert(1))
+
+    with pytest.raises(CommandError) as info:
+        acknowledge_alert(migrated, known + 1000, actor="eve", command_id="cmd-9")
+
+    assert info.value.code == ErrorCode.NOT_FOUND
+    assert str(known + 1000) in info.value.message
+    assert [a.id for a in unacknowledged_alerts(migrated)] == [known]
+    assert get_alert(migrated, known + 1000) is None
+    assert audit(migrated) == [("eve", "AcknowledgeAlert", str(known + 1000), "denied")]
 
 
 def test_alerts_when_gate_raises_them_then_stored_as_they_come(migrated: Engine) -> None:
@@ -275,6 +401,33 @@ def test_alerts_when_gate_raises_them_then_stored_as_they_come(migrated: Engine)
         "critical",
         "acme",
     )
+
+
+# --- migration 0004 ------------------------------------------------------------------------
+
+
+def test_downgrade_below_0004_when_rules_unstorable_then_refused_else_details_kept_in_message(
+    migrated: Engine,
+) -> None:
+    params = {"windows": [{"start": "14:30", "end": "21:00"}]}
+    save_rule(migrated, name="us-hours", kind="trading_window", params=params, actor="alice")
+    save_alert(migrated, alert(1, details={"count": "4", "at": "x"}))
+    save_alert(migrated, alert(2))
+
+    with pytest.raises(RuntimeError, match=r"us-hours \(trading_window\).*delete them first"):
+        downgrade(migrated, "0003")
+    assert current_revision(migrated) == head_revision()  # nothing was downgraded
+
+    with migrated.begin() as conn:
+        conn.execute(delete(ComplianceRule.__table__))
+    assert downgrade(migrated, "0003") == "0003"
+    t = Alert.__table__.c
+    with migrated.connect() as conn:
+        messages = conn.execute(select(t.message).order_by(t.id)).scalars().all()
+    assert messages == ["breach 1 [at=x, count=4]", "breach 2"]
+
+    assert upgrade(migrated) == head_revision()
+    assert [a.details for a in alerts(migrated, open_only=False, limit=10)] == [{}, {}]
 
 
 # --- halts ---------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Manual trading end to end, as an operator does it: `qsuite ctl` orders against the
-live simulated book that follows the feed, halts that refuse orders,
+live simulated book that follows the feed, scenarios and halts that visibly change it,
 and kill -9 of the venue and of the execution process that lose and duplicate nothing."""
 
 from __future__ import annotations
@@ -78,7 +78,9 @@ def test_manual_orders_trade_on_the_live_book_and_survive_kills(sandbox: Sandbox
             "cli-take",
         )
         assert took["status"] == "pending_new"
-        far = bid - Decimal(5)
+        # well below the market makers' ladder, yet inside the risk gate's default 5 %
+        # price collar of desk1 (5 below a price near 100 sat on its edge)
+        far = bid - Decimal(2)
         ctl(
             sandbox,
             "order",
@@ -132,6 +134,39 @@ def test_manual_orders_trade_on_the_live_book_and_survive_kills(sandbox: Sandbox
         )
         ctl(sandbox, "order", "cancel", "cli-rest")
         wait_until(lambda: orders(sandbox)["cli-rest"]["status"] == "cancelled", 30, "cancel")
+
+        def depth(book: Any) -> Decimal:
+            return sum((Decimal(q) for _, q in book["bids"] + book["asks"]), Decimal(0))
+
+        def gap(book: Any) -> Decimal:
+            return Decimal(book["bids"][0][0]) - Decimal(book["bids"][1][0])
+
+        # The restarted venue's market makers quote again only on the feed's next quote
+        # (a trade print, about every 5 s in a calm market and at least one a bar), so
+        # the calm book to compare with is the one with their ladder back; read right
+        # after the restart it can be empty, and nothing is thinner than empty.
+        calm = wait_until(
+            lambda: (
+                (b := ctl(sandbox, "book", "AAA"))
+                and len(b["bids"]) >= 2
+                and len(b["asks"]) >= 2
+                and b
+            ),
+            90,
+            "the market makers' ladder back after the venue restart",
+        )
+        ctl(sandbox, "scenario", "illiquid")
+        thin = wait_until(
+            lambda: (
+                (b := ctl(sandbox, "book", "AAA"))
+                and len(b["bids"]) >= 2
+                and depth(b) < depth(calm) / 4
+                and b
+            ),
+            30,
+            "a thinner book in the illiquid scenario",
+        )
+        assert gap(thin) > gap(calm)
 
         halted = ctl(sandbox, "halt", "AAA", "--reason", "test")
         assert halted["halted"] and halted["symbols"] == ["AAA"]

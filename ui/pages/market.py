@@ -6,9 +6,11 @@ import time
 
 from nicegui import ui
 
+from ui.components.format import FEED_MODE_COLORS
+from ui.components.redraw import REDRAW_S
+from ui.components.widgets import show_badge
 from ui.state import MarketView
 
-MODE_COLORS = {"live": "positive", "delayed": "info", "cached": "warning", "simulated": "orange"}
 # a SIMULATED badge is orange, a real source green; the testid addresses one row's badge
 SOURCE_CELL = (
     "<q-td :props=\"props\"><q-badge :color=\"props.value === 'SIMULATED' ? 'orange' : "
@@ -39,8 +41,7 @@ def build(view: MarketView) -> None:
         if view.version == seen["version"]:
             return
         seen["version"] = view.version
-        mode.set_text(view.feed_mode.upper())
-        mode.props(f"color={MODE_COLORS.get(view.feed_mode, 'grey')}")
+        show_badge(mode, view.feed_mode.upper(), FEED_MODE_COLORS.get(view.feed_mode, "grey"))
         reason.set_text(view.feed_reason)
         now = time.monotonic()
         table.rows = [
@@ -57,4 +58,4 @@ def build(view: MarketView) -> None:
         ]
         table.update()
 
-    ui.timer(0.5, refresh)  # at most two redraws a second per tab
+    ui.timer(REDRAW_S, refresh)

@@ -9,24 +9,22 @@ element's own ``rowData`` is kept in step quietly (it is what a reconnecting tab
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Protocol
 
 from nicegui import background_tasks, ui
 
-from engine.bus.commands.orders import SubmitOrder
-from engine.bus.events import OrderFilled, TimeInForce, TradePrinted
-from engine.orders.requests import ACCOUNT, SYMBOL
+from engine.bus.events import OrderFilled, TradePrinted
+from ui.components.format import clock, num
+from ui.components.redraw import REDRAW_S, Changes, send_changed_rows
+from ui.components.ticket import OrderSender, order_ticket
+from ui.components.widgets import ORDER_COLUMNS, show_badge, table
 from ui.trading_state import BookView, OrderView, PositionView, TradingView
 
 LADDER_DEPTH = 10
 SHOWN_FILLS = 20
 SHOWN_TRADES = 15
-TIME_IN_FORCE: dict[str, TimeInForce] = {"day": "day", "gtc": "gtc", "ioc": "ioc", "fok": "fok"}
-DEFAULT_ACCOUNT = "desk1"
-"""The README's example account; the ticket's account field starts with it."""
 BOOK_STATE_COLORS = {"live": "positive", "stale": "warning", "waiting": "grey"}
 
 LADDER_COLUMNS = [
@@ -53,12 +51,7 @@ TRADE_COLUMNS = [
     {"name": "aggressor", "label": "Aggressor", "field": "aggressor", "align": "left"},
 ]
 FILL_COLUMNS = [
-    {"name": "time", "label": "Time (UTC)", "field": "time", "align": "left"},
-    {"name": "account", "label": "Account", "field": "account", "align": "left"},
-    {"name": "symbol", "label": "Symbol", "field": "symbol", "align": "left"},
-    {"name": "side", "label": "Side", "field": "side", "align": "left"},
-    {"name": "qty", "label": "Qty", "field": "qty"},
-    {"name": "price", "label": "Price", "field": "price"},
+    *ORDER_COLUMNS,
     {"name": "liquidity", "label": "Liquidity", "field": "liquidity", "align": "left"},
     {"name": "order", "label": "Order", "field": "order", "align": "left"},
 ]
@@ -97,7 +90,7 @@ BLOTTER_COLUMNS: list[dict[str, Any]] = [
 ]
 
 
-class TradingSource(Protocol):
+class TradingSource(OrderSender, Protocol):
     """What the page needs from the bridge (tests pass a fake)."""
 
     trading: TradingView
@@ -108,46 +101,6 @@ class TradingSource(Protocol):
     def watch(self, symbol: str) -> None: ...
 
     async def sync(self, symbols: Iterable[str] = ()) -> None: ...
-
-    async def submit_order(self, order: SubmitOrder) -> tuple[bool, str]: ...
-
-
-def check_ticket(
-    *,
-    account: str,
-    symbol: str,
-    side: str,
-    qty: str,
-    price: str,
-    order_type: str,
-    tif: str,
-) -> SubmitOrder | list[str]:
-    """The order of a filled-in ticket, or what is wrong with it (in words)."""
-    problems = []
-    if not ACCOUNT.match(account.strip()):
-        problems.append("Account: up to 32 letters, digits, _ or -, not starting with _ or -")
-    if not SYMBOL.match(symbol.strip()):
-        problems.append("Symbol is required")
-    quantity = _decimal(qty)
-    if quantity is None or quantity <= 0:
-        problems.append("Quantity must be a number greater than 0")
-    limit = _decimal(price)
-    if order_type == "limit" and (limit is None or limit <= 0):
-        problems.append("Price must be a number greater than 0 for a limit order")
-    if order_type == "market" and price.strip():
-        problems.append("A market order takes no price: leave Price empty")
-    if problems:
-        return problems
-    assert quantity is not None
-    return SubmitOrder(
-        account=account.strip(),
-        symbol=symbol.strip(),
-        side="sell" if side == "sell" else "buy",
-        qty=quantity,
-        price=limit if order_type == "limit" else None,
-        order_type="market" if order_type == "market" else "limit",
-        tif=TIME_IN_FORCE.get(tif, "day"),
-    )
 
 
 def build(bridge: TradingSource) -> None:
@@ -165,17 +118,17 @@ def build(bridge: TradingSource) -> None:
             ladder.props('dense flat bordered hide-bottom data-testid="ladder"').mark("ladder")
             ladder.add_slot("body", LADDER_ROW)
             ui.label("Trades").classes("text-subtitle2")
-            trades = _table(TRADE_COLUMNS, "trades")
+            trades = table(TRADE_COLUMNS, "trades")
         with ui.column().classes("gap-2 grow"):
             with ui.row().classes("items-start gap-4"):
-                ticket_symbol = _ticket(bridge, selector.value or "")
+                ticket_symbol = order_ticket(bridge, selector.value or "")
                 with ui.column().classes("gap-2"):
                     ui.label("Positions").classes("text-subtitle2")
-                    positions = _table(POSITION_COLUMNS, "positions")
+                    positions = table(POSITION_COLUMNS, "positions")
                     for column in ("realized", "unrealized"):
                         positions.add_slot(f"body-cell-{column}", PNL_CELL)
             ui.label("Fills").classes("text-subtitle2")
-            fills = _table(FILL_COLUMNS, "fills")
+            fills = table(FILL_COLUMNS, "fills")
     ui.label("Orders").classes("text-subtitle2")
     shown: dict[str, int] = {o.key: o.rev for o in view.blotter.orders.values()}
     blotter = ui.aggrid(
@@ -187,13 +140,7 @@ def build(bridge: TradingSource) -> None:
         }
     )
     blotter.classes("w-full h-96").props('data-testid="blotter"').mark("blotter")
-    seen: dict[str, Any] = {}
-
-    def changed(part: str, version: object) -> bool:
-        if seen.get(part) == version:
-            return False
-        seen[part] = version
-        return True
+    changed = Changes()
 
     def follow(symbol: str | None) -> None:
         if symbol:
@@ -215,81 +162,24 @@ def build(bridge: TradingSource) -> None:
             ordered = sorted(view.positions.values(), key=lambda p: (p.account, p.symbol))
             positions.rows = [_position_row(p) for p in ordered]
         if changed("orders", view.blotter.version):
-            _send_changed_rows(blotter, view, shown)
+            send_changed_rows(blotter, view.blotter.orders, shown, _order_row)
         problem.set_text(bridge.sync_error)
 
     selector.on_value_change(lambda e: follow(e.value))
     follow(selector.value)
     refresh()
-    ui.timer(0.5, refresh)  # at most two redraws a second per tab
-
-
-def _table(columns: list[dict[str, Any]], name: str) -> ui.table:
-    table = ui.table(columns=columns, rows=[], row_key="key")
-    table.props(f'dense flat bordered data-testid="{name}"').mark(name)
-    return table
-
-
-def _ticket(bridge: TradingSource, symbol: str) -> ui.input:
-    """The order ticket; returns its symbol field (it follows the selected book)."""
-    with ui.card().classes("w-72 gap-1").props('data-testid="ticket"'):
-        ui.label("Order ticket").classes("text-subtitle2")
-        account = ui.input("Account", value=DEFAULT_ACCOUNT).mark("ticket-account")
-        symbol_in = ui.input("Symbol", value=symbol).mark("ticket-symbol")
-        side = ui.toggle({"buy": "Buy", "sell": "Sell"}, value="buy").mark("ticket-side")
-        qty = ui.input("Quantity").mark("ticket-qty")
-        order_type = ui.select(["limit", "market"], value="limit", label="Type")
-        order_type.mark("ticket-type")
-        price = ui.input("Price").mark("ticket-price")
-        tif = ui.select(list(TIME_IN_FORCE), value="day", label="Time in force")
-        tif.mark("ticket-tif")
-        for field in (account, symbol_in, qty, order_type, price, tif):
-            field.classes("w-full")
-        message = ui.label("").classes("text-caption").props('data-testid="ticket-message"')
-        message.mark("ticket-message")
-
-        async def send() -> None:
-            order = check_ticket(
-                account=account.value or "",
-                symbol=symbol_in.value or "",
-                side=side.value or "buy",
-                qty=qty.value or "",
-                price=price.value or "",
-                order_type=order_type.value or "limit",
-                tif=tif.value or "day",
-            )
-            if isinstance(order, list):
-                _say(message, False, "; ".join(order))
-                return
-            button.disable()
-            try:
-                _say(message, *await bridge.submit_order(order))
-            finally:
-                button.enable()
-
-        button = ui.button("Send order", on_click=send).props('data-testid="ticket-send"')
-        button.mark("ticket-send")
-    return symbol_in
-
-
-def _say(label: ui.label, ok: bool, text: str) -> None:
-    label.set_text(text)
-    label.classes(
-        add="text-positive" if ok else "text-negative",
-        remove="text-negative" if ok else "text-positive",
-    )
+    ui.timer(REDRAW_S, refresh)
 
 
 def _draw_ladder(ladder: ui.table, state: ui.badge, book: BookView | None) -> None:
     if book is None:
-        state.set_text("NO BOOK YET")
-        state.props("color=grey")
+        show_badge(state, "NO BOOK YET", "grey")
         ladder.rows = []
         return
     label = {"live": f"LIVE · seq {book.book_seq}", "stale": "STALE (gap): resyncing"}
     halted = " · HALTED" if book.halted else ""
-    state.set_text(label.get(book.status, "WAITING FOR SNAPSHOT") + halted)
-    state.props(f"color={BOOK_STATE_COLORS[book.status]}")
+    text = label.get(book.status, "WAITING FOR SNAPSHOT") + halted
+    show_badge(state, text, BOOK_STATE_COLORS[book.status])
     bids, asks = book.ladder(LADDER_DEPTH)
     rows = [_level("ask", i, p, q) for i, (p, q) in reversed(list(enumerate(asks)))]
     rows += [_level("bid", i, p, q) for i, (p, q) in enumerate(bids)]
@@ -297,57 +187,33 @@ def _draw_ladder(ladder: ui.table, state: ui.badge, book: BookView | None) -> No
 
 
 def _level(side: str, i: int, price: Decimal, qty: Decimal) -> dict[str, Any]:
-    size = _num(qty)
+    size = num(qty)
     return {
         "id": f"{side}-{i}",
         "side": side,
         "best": i == 0,
         "bid": size if side == "bid" else "",
-        "price": _num(price, strip=False),  # at the book's tick: 100.00 above 99.99
+        "price": num(price, strip=False),  # at the book's tick: 100.00 above 99.99
         "ask": size if side == "ask" else "",
     }
-
-
-def _send_changed_rows(grid: ui.aggrid, view: TradingView, shown: dict[str, int]) -> None:
-    """Only added, changed and removed rows go to the browser (an AG Grid transaction)."""
-    orders = view.blotter.orders
-    add = [o for key, o in orders.items() if key not in shown]
-    update = [o for key, o in orders.items() if key in shown and shown[key] != o.rev]
-    remove = [key for key in shown if key not in orders]
-    if not (add or update or remove):
-        return
-    for key in remove:
-        del shown[key]
-    for o in add + update:
-        shown[o.key] = o.rev
-    with grid.props.suspend_updates():  # the element's copy, for a tab that reconnects
-        grid.options["rowData"] = [_order_row(o) for o in orders.values()]
-    grid.run_grid_method(
-        "applyTransaction",
-        {
-            "add": [_order_row(o) for o in add],
-            "update": [_order_row(o) for o in update],
-            "remove": [{"key": key} for key in remove],
-        },
-    )
 
 
 def _order_row(o: OrderView) -> dict[str, Any]:
     return {
         "key": o.key,
         "ts": o.ts_created,
-        "time": _clock(o.ts_created),
+        "time": clock(o.ts_created),
         "client_order_id": o.client_order_id,
         "account": o.account,
         "symbol": o.symbol,
         "side": o.side or "-",
         "type": o.order_type or "-",
         "tif": o.tif or "-",
-        "qty": _num(o.qty),
-        "price": _num(o.price) if o.price is not None else ("MKT" if o.order_type else "-"),
+        "qty": num(o.qty),
+        "price": num(o.price) if o.price is not None else ("MKT" if o.order_type else "-"),
         "status": o.status,
-        "filled": _num(o.filled_qty),
-        "avg_price": _num(o.avg_price, places=4),
+        "filled": num(o.filled_qty),
+        "avg_price": num(o.avg_price, places=4),
         "reason": o.reason,
     }
 
@@ -355,9 +221,9 @@ def _order_row(o: OrderView) -> dict[str, Any]:
 def _trade_row(t: TradePrinted) -> dict[str, Any]:
     return {
         "key": t.trade_id,
-        "time": _clock(t.ts_event),
-        "price": _num(t.price, strip=False),
-        "qty": _num(t.qty),
+        "time": clock(t.ts_event),
+        "price": num(t.price, strip=False),
+        "qty": num(t.qty),
         "aggressor": t.aggressor,
     }
 
@@ -365,12 +231,12 @@ def _trade_row(t: TradePrinted) -> dict[str, Any]:
 def _fill_row(f: OrderFilled) -> dict[str, Any]:
     return {
         "key": f.exec_id,
-        "time": _clock(f.ts_event),
+        "time": clock(f.ts_event),
         "account": f.account,
         "symbol": f.symbol,
         "side": f.side,
-        "qty": _num(f.qty),
-        "price": _num(f.price),
+        "qty": num(f.qty),
+        "price": num(f.price),
         "liquidity": f.liquidity,
         "order": f.client_order_id,
     }
@@ -381,32 +247,9 @@ def _position_row(p: PositionView) -> dict[str, Any]:
         "key": f"{p.account}/{p.symbol}",
         "account": p.account,
         "symbol": p.symbol,
-        "qty": _num(p.qty),
-        "avg": _num(p.avg_price, places=4),
-        "mark": _num(p.mark_price, places=4),
-        "realized": _num(p.realized_pnl, places=2, strip=False),
-        "unrealized": _num(p.unrealized_pnl, places=2, strip=False),
+        "qty": num(p.qty),
+        "avg": num(p.avg_price, places=4),
+        "mark": num(p.mark_price, places=4),
+        "realized": num(p.realized_pnl, places=2, strip=False),
+        "unrealized": num(p.unrealized_pnl, places=2, strip=False),
     }
-
-
-def _decimal(text: str) -> Decimal | None:
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        return None
-    return value if value.is_finite() else None
-
-
-def _num(value: Decimal | None, places: int | None = None, *, strip: bool = True) -> str:
-    """A decimal as an operator reads it: no exponent, rounded to ``places``, without
-    trailing zeros unless ``strip`` is off (money); "-" for none."""
-    if value is None:
-        return "-"
-    if places is not None:
-        value = value.quantize(Decimal(1).scaleb(-places))
-    text = f"{value:f}"
-    return text.rstrip("0").rstrip(".") if strip and "." in text else text
-
-
-def _clock(ts_ns: int) -> str:
-    return time.strftime("%H:%M:%S", time.gmtime(ts_ns / 1e9)) if ts_ns else "-"

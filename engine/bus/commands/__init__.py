@@ -24,7 +24,7 @@ from typing import Any, Union
 
 import msgspec
 
-from engine.bus.commands import analysis, jobs, market, orders, venue
+from engine.bus.commands import algos, analysis, analytics, jobs, market, orders, risk, venue
 from engine.bus.commands.base import ROLE_RANK, Command, Result, Role
 from engine.bus.commands.system import (
     GetHealth,
@@ -51,6 +51,9 @@ RESULT_TYPES: tuple[type[Result], ...] = (
     *analysis.RESULTS,
     *venue.RESULTS,
     *orders.RESULTS,
+    *risk.RESULTS,
+    *algos.RESULTS,
+    *analytics.RESULTS,
 )
 AnyResult = Union[RESULT_TYPES]  # type: ignore[valid-type]  # noqa: UP007
 
@@ -83,6 +86,9 @@ COMMAND_TYPES: tuple[type[Command], ...] = (
     *analysis.COMMANDS,
     *venue.COMMANDS,
     *orders.COMMANDS,
+    *risk.COMMANDS,
+    *algos.COMMANDS,
+    *analytics.COMMANDS,
 )
 AnyCommand = Union[COMMAND_TYPES]  # type: ignore[valid-type]  # noqa: UP007
 

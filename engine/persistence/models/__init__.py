@@ -8,6 +8,7 @@ from engine.persistence.models.algos import (
     CustomStrategy,
 )
 from engine.persistence.models.analysis import IndicatorValue, Signal
+from engine.persistence.models.analytics import PerformanceSnapshot
 from engine.persistence.models.base import NAMING_CONVENTION, Base, UtcDateTime
 from engine.persistence.models.market import (
     INGESTION_STATUSES,
@@ -75,6 +76,7 @@ __all__ = [
     "IngestionRun",
     "Instrument",
     "Order",
+    "PerformanceSnapshot",
     "Position",
     "RiskProfile",
     "Signal",

@@ -65,6 +65,11 @@ class AlgoOrder(Base):
     """Why it is paused, cancelled or failed."""
     filled_qty: Mapped[Decimal] = mapped_column(default=Decimal(0), server_default="0")
     avg_price: Mapped[Decimal | None]
+    arrival_price: Mapped[Decimal | None]
+    """Mid of the venue's book when it started running (TCA's benchmark)."""
+    progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """What the engine keeps across restarts besides the children: market volume and
+    notional seen while it ran (``market_volume``, ``market_notional``), as strings."""
     strategy_id: Mapped[int | None] = mapped_column(
         ForeignKey("custom_strategies.id", ondelete="SET NULL")
     )
@@ -128,6 +133,15 @@ class CustomStrategy(Base):
     """Extra predicate on the signal, e.g. ``{"kind": "oversold", "min_strength": 0.5}``."""
     algo_type: Mapped[str] = mapped_column(String(32))
     algo_params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    account: Mapped[Account | None]
+    """The account the started algorithm trades for."""
+    side: Mapped[str | None] = mapped_column(String(4))
+    qty: Mapped[Decimal | None]
+    """The parent quantity of each start."""
+    last_triggered_ns: Mapped[Nanos | None]
+    trigger_day: Mapped[int] = mapped_column(default=0, server_default="0")
+    """UTC day number (days since 1970) that ``triggers_today`` counts."""
+    triggers_today: Mapped[int] = mapped_column(default=0, server_default="0")
     enabled: Mapped[bool] = mapped_column(default=True, server_default=true())
     cooldown_s: Mapped[int] = mapped_column(default=0, server_default="0")
     max_triggers_per_day: Mapped[int] = mapped_column(default=1, server_default="1")

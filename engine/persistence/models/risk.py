@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import String, Text, true
+from sqlalchemy import CheckConstraint, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.persistence.models.base import (
@@ -21,7 +21,12 @@ from engine.persistence.models.base import (
     utcnow,
 )
 
-COMPLIANCE_KINDS = ("restricted_list", "wash_trade", "short_sale")
+#: The built-in compliance rule kinds. Not a constraint: ``compliance_rules.kind`` also
+#: holds plugin kinds, and the compliance registry (``engine.risk.registry``) decides
+#: which kinds are valid.
+COMPLIANCE_KINDS = ("restricted_list", "wash_trade", "short_sale", "trading_window")
+#: Characters a stored rule kind may use (the registry is stricter: ``[a-z][a-z0-9_]*``).
+KIND_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789_.-"
 ALERT_SEVERITIES = ("info", "warning", "critical")
 
 
@@ -60,14 +65,25 @@ class RiskProfile(Base):
 
 
 class ComplianceRule(Base):
-    """A compliance rule, e.g. ``restricted_list`` with ``{"symbols": ["XYZ"]}``."""
+    """A compliance rule, e.g. ``restricted_list`` with ``{"symbols": ["XYZ"]}``.
+
+    ``kind`` is any registered rule kind, built-in or plugin; the CHECK only keeps out
+    what no registry accepts (empty, longer than 64, other characters), portably:
+    trimming every allowed character from both ends must leave nothing (``trim(x, y)``
+    means the same on SQLite and PostgreSQL).
+    """
 
     __tablename__ = "compliance_rules"
-    __table_args__ = (one_of("kind", COMPLIANCE_KINDS),)
+    __table_args__ = (
+        CheckConstraint(
+            f"length(kind) BETWEEN 1 AND 64 AND trim(kind, '{KIND_CHARACTERS}') = ''",
+            name="kind",
+        ),
+    )
 
     id: Mapped[IntPK]
     name: Mapped[Name] = mapped_column(unique=True)
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(64))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     enabled: Mapped[bool] = mapped_column(default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -85,6 +101,9 @@ class Alert(Base):
     kind: Mapped[str] = mapped_column(String(64))
     """Reason code, e.g. ``risk.max_order_notional`` or ``feed.yahoo_down``."""
     message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None]
+    """The alert's ``details`` (string values); NULL when it had none, and on alerts
+    stored before migration 0004 (whose details were appended to ``message``)."""
     account: Mapped[Account | None]
     symbol: Mapped[Symbol | None]
     algo_id: Mapped[str | None] = mapped_column(String(64))

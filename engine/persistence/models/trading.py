@@ -81,6 +81,9 @@ class Fill(Base):
     qty: Mapped[Decimal]
     price: Mapped[Decimal]
     fee: Mapped[Decimal] = mapped_column(default=Decimal(0), server_default="0")
+    realized_pnl: Mapped[Decimal] = mapped_column(default=Decimal(0), server_default="0")
+    """What this fill realized (fee included) on its position; 0 for fills stored before
+    the column existed."""
     liquidity: Mapped[str] = mapped_column(String(5))
     ts: Mapped[Nanos]
 

@@ -25,7 +25,7 @@ def test_metadata_when_loaded_then_covers_the_whole_domain() -> None:
         "signals", "ingestion_log", "orders", "fills", "positions", "algo_orders",
         "algo_executions", "custom_strategies", "simulated_instruments", "risk_profiles",
         "compliance_rules", "alerts", "users", "audit_log", "venue_orders", "venue_client_ids",
-        "venue_executions",
+        "venue_executions", "performance_snapshots",
     }  # fmt: skip
 
 

@@ -680,7 +680,7 @@ def test_resume_when_account_loss_still_beyond_then_halted_again() -> None:
         ("algo", "twap", {"algo_id": "twap"}, {"algo_id": "vwap"}),
     ],
 )
-def test_halt_when_scope_then_increasing_denied_reducing_passes_others_untouched(
+def test_halt_when_scope_then_all_working_cancelled_increasing_denied_others_untouched(
     scope: Any, key: str, hit: dict[str, str], spared: dict[str, str] | None
 ) -> None:
     desk = Desk()
@@ -695,7 +695,8 @@ def test_halt_when_scope_then_increasing_denied_reducing_passes_others_untouched
 
     cancels = desk.gate.halt(scope, key, actor="ops", reason="drill", now_ns=desk.now)
 
-    assert [c.client_order_id for c in cancels] == [increasing.client_order_id]
+    working = [increasing.client_order_id, reducing.client_order_id]
+    assert [c.client_order_id for c in cancels] == working
     assert denied(desk.check(order(qty=1, **hit)), Reason.HALTED, "kill_switch")
     assert desk.check(order("sell", qty=1, price="101", **hit)).allowed
     if spared is not None:
@@ -704,7 +705,7 @@ def test_halt_when_scope_then_increasing_denied_reducing_passes_others_untouched
         ).allowed
     (event,) = desk.events(RiskStateChanged)
     assert (event.scope, event.key, event.state, event.actor) == (scope, key, "HALTED", "ops")
-    assert [c.client_order_id for c in desk.cancels] == [increasing.client_order_id]
+    assert [c.client_order_id for c in desk.cancels] == working
 
 
 @pytest.mark.parametrize(

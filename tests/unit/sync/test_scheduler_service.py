@@ -126,15 +126,16 @@ def refused(ctx: FakeContext, command: Any) -> CommandError:
     return raised.value
 
 
-def test_list_jobs_when_started_then_three_jobs_with_next_runs(make: Make, clock: FakeClock):
+def test_list_jobs_when_started_then_four_jobs_with_next_runs(make: Make, clock: FakeClock):
     service, ctx = make(FakeSource(clock))
 
     listed = jobs_of(ctx)
 
-    assert list(listed) == ["backfill", "fundamentals", "gap_repair"]
+    assert list(listed) == ["backfill", "fundamentals", "gap_repair", "analytics_snapshot"]
     assert listed["backfill"].trigger == "cron[hour='6', minute='0']"
     assert listed["fundamentals"].trigger == "cron[hour='6', minute='30']"
     assert listed["gap_repair"].trigger == "interval[0:15:00]"
+    assert listed["analytics_snapshot"].trigger == "interval[0:05:00]"
     now = time.time_ns()
     for job in listed.values():
         assert job.next_run is not None and now < job.next_run <= now + DAY + 10**9
@@ -164,7 +165,10 @@ def test_run_job_when_unknown_then_not_found_listing_the_jobs(make: Make, clock:
     error = refused(ctx, RunJob(command_id="c1", job="nope"))
 
     assert error.code == ErrorCode.NOT_FOUND
-    assert error.message == "no job 'nope'; jobs: backfill, fundamentals, gap_repair"
+    assert (
+        error.message
+        == "no job 'nope'; jobs: backfill, fundamentals, gap_repair, analytics_snapshot"
+    )
 
 
 def test_run_job_when_running_then_never_runs_twice_at_once(make: Make, clock: FakeClock):
@@ -235,7 +239,7 @@ def test_request_backfill_when_invalid_then_refused_and_nothing_queued(
         error = refused(ctx, command)
         assert (error.code, why in error.message) == (ErrorCode.INVALID, True), error.message
 
-    assert list(jobs_of(ctx)) == ["backfill", "fundamentals", "gap_repair"]
+    assert list(jobs_of(ctx)) == ["backfill", "fundamentals", "gap_repair", "analytics_snapshot"]
     assert recent_runs(service.ingestor.engine) == []
 
 

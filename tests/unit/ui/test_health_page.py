@@ -16,6 +16,7 @@ from nicegui.testing import User, user_simulation
 from engine.bus.commands import HealthReport, ProcessHealth
 from engine.errors import EngineUnreachable
 from ui.main import console
+from ui.pages.health import Rates
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -60,7 +61,18 @@ async def test_health_page_when_one_process_down_then_overall_down_and_its_row_s
         overall="down",
         generated_at=1,
         processes=[
-            ProcessHealth(process="bus", state="up", pid=101, version="0.1.0", heartbeat_age_s=0.2),
+            ProcessHealth(
+                process="bus",
+                state="up",
+                pid=101,
+                version="0.1.0",
+                heartbeat_age_s=0.2,
+                counters={
+                    "qsuite_bus_received_total": 1000.0,
+                    "qsuite_bus_gaps_total": 3.0,
+                    "qsuite_control_commands_total": 12.0,
+                },
+            ),
             ProcessHealth(process="venue", state="down", restarts=2, detail="exited with code -9"),
         ],
     )
@@ -81,6 +93,12 @@ async def test_health_page_when_one_process_down_then_overall_down_and_its_row_s
         "restarts": 0,
         "version": "0.1.0",
         "detail": "",
+        "in": "-",  # a rate needs two reports
+        "out": "-",
+        "gaps": "3",
+        "drops": "-",
+        "commands": "12",
+        "errors": "-",
     }
     assert rows["venue"] == {
         "process": "venue",
@@ -90,7 +108,18 @@ async def test_health_page_when_one_process_down_then_overall_down_and_its_row_s
         "restarts": 2,
         "version": "-",
         "detail": "exited with code -9",
+        **dict.fromkeys(("in", "out", "gaps", "drops", "commands", "errors"), "-"),
     }
+    await user.should_see(marker="control-latency", content="answered the console in")
+
+
+def test_rates_when_two_reports_then_messages_per_second_and_none_after_a_restart() -> None:
+    rates = Rates()
+    rates.of("feed", {"qsuite_bus_published_total": 100.0}, now=10.0)
+
+    assert rates.of("feed", {"qsuite_bus_published_total": 350.0}, now=12.5)["out"] == "100.0"
+    assert rates.of("feed", {"qsuite_bus_published_total": 5.0}, now=13.5)["out"] == "-"
+    assert rates.of("feed", {"qsuite_bus_published_total": 25.0}, now=14.5)["out"] == "20.0"
 
 
 async def test_health_page_when_engine_unreachable_then_unreachable_and_tells_to_run_qsuite(

@@ -18,14 +18,17 @@ from engine.bus.commands import Command, Result
 from engine.bus.commands.orders import SubmitOrder
 from engine.bus.events import BookUpdated, OrderAccepted, OrderFilled
 from engine.errors import CommandError, ErrorCode
+from ui import session
 from ui.bridge import Bridge
+from ui.components.ticket import check_ticket
 from ui.pages import trading
+from ui.session import SessionUser
 from ui.trading_state import TradingView
 
 pytestmark = pytest.mark.timeout(30)
 
 D = Decimal
-FORBIDDEN = "Your role (viewer) may not send orders; log in as an operator."
+FORBIDDEN = "SubmitOrder.v1 needs role operator; the caller acts as viewer"
 
 
 class FakeClient:
@@ -37,7 +40,7 @@ class FakeClient:
     def __init__(self) -> None:
         self.sent: list[Command] = []
 
-    async def send(self, command: Command) -> Result:
+    async def send(self, command: Command, **_as_user: Any) -> Result:
         self.sent.append(command)
         raise CommandError(
             ErrorCode.FORBIDDEN, "SubmitOrder.v1 needs role operator; the caller acts as viewer"
@@ -64,8 +67,8 @@ class FakeBridge:
     async def sync(self, symbols: Iterable[str] = ()) -> None:
         self.synced.append(list(symbols))
 
-    async def submit_order(self, order: SubmitOrder) -> tuple[bool, str]:
-        return await Bridge.submit_order(self, order)  # type: ignore[arg-type]
+    act = Bridge.act
+    submit_order = Bridge.submit_order
 
 
 @pytest.fixture
@@ -227,17 +230,31 @@ async def test_trading_page_when_ticket_is_incomplete_then_says_what_to_fix_and_
     assert bridge.client.sent == []
 
 
-async def test_trading_page_when_a_viewer_sends_an_order_then_forbidden_in_words(
-    user: User, bridge: FakeBridge
+async def test_trading_page_when_a_viewer_sends_an_order_then_refused_and_nothing_sent(
+    user: User, bridge: FakeBridge, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(session, "current_user", lambda: SessionUser("vic", "viewer"))
+    await user.open("/")
+    user.find(marker="ticket-qty").type("5")
+    user.find(marker="ticket-price").type("99.5")
+    user.find(marker="ticket-send").click()
+
+    await user.should_see(marker="ticket-message", content="this needs the operator role")
+    message = only(user, "ticket-message")
+    assert "text-negative" in message.classes and "vic (viewer)" in message.text
+    assert bridge.client.sent == []  # refused by the handler, not only by hiding a button
+
+
+async def test_trading_page_when_the_control_plane_refuses_then_its_words_shown(
+    user: User, bridge: FakeBridge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(session, "current_user", lambda: SessionUser("olga", "operator"))
     await user.open("/")
     user.find(marker="ticket-qty").type("5")
     user.find(marker="ticket-price").type("99.5")
     user.find(marker="ticket-send").click()
 
     await user.should_see(marker="ticket-message", content=FORBIDDEN)
-    message = only(user, "ticket-message")
-    assert "text-negative" in message.classes
     (order,) = bridge.client.sent
     assert order == SubmitOrder(
         account="desk1", symbol="AAA", side="buy", qty=D(5), price=D("99.5"), tif="day"
@@ -278,12 +295,12 @@ def test_check_ticket_when_a_field_is_wrong_then_names_it(
         "order_type": "limit",
         "tif": "gtc",
     }
-    problems = trading.check_ticket(**(ticket | fields))
+    problems = check_ticket(**(ticket | fields))
     assert isinstance(problems, list) and len(problems) == 1 and problem in problems[0]
 
 
 def test_check_ticket_when_market_order_then_no_price() -> None:
-    order = trading.check_ticket(
+    order = check_ticket(
         account="desk1",
         symbol="BBB.L",
         side="sell",

@@ -11,7 +11,7 @@ from fakes import FakeContext, FakeNetwork
 
 from app import database
 from app.settings import Settings, load_settings
-from engine.bus.commands.venue import GetBook, GetVenueStatus, SetHalt
+from engine.bus.commands.venue import BookSnapshot, GetBook, GetVenueStatus, SetHalt
 from engine.bus.events import (
     BookUpdated,
     FeedStateChanged,
@@ -433,3 +433,95 @@ def test_set_instrument_changes_liquidity_now_and_grid_only_without_resting_orde
     assert isinstance(off, OrderRejected) and off.reason == "price_off_tick"
     with pytest.raises(CommandError, match="positive"):
         ctx.send(SetInstrument(symbol="AAA", lot_size=D("-1")))
+
+
+def _quote(ctx: FakeContext, bid: float, ask: float, ts: int = 1) -> None:
+    ctx.deliver(
+        "md.quote.AAA",
+        QuoteUpdated(
+            ts_event=ts,
+            symbol="AAA",
+            bid=bid,
+            ask=ask,
+            bid_size=1,
+            ask_size=1,
+            last=bid,
+            origin="synthetic",
+        ),
+    )
+
+
+def _scenario(ctx: FakeContext, scenario: str, ts: int = 2) -> None:
+    ctx.deliver(
+        "md.feed.synthetic",
+        FeedStateChanged(
+            ts_event=ts, feed="synthetic", mode="simulated", breaker="closed", scenario=scenario
+        ),
+    )
+
+
+def _book(ctx: FakeContext) -> BookSnapshot:
+    snapshot = ctx.send(GetBook(symbol="AAA", depth=10))
+    assert isinstance(snapshot, BookSnapshot)
+    return snapshot
+
+
+def _maker_levels(book: BookSnapshot) -> list[tuple[Decimal, Decimal]]:
+    return [*book.bids, *book.asks]
+
+
+def test_restart_when_no_quote_yet_then_book_holds_only_restored_orders_until_the_feed_quotes(
+    settings: Settings,
+) -> None:
+    """The market makers' quotes are not stored: a restarted venue shows no ladder until
+    the feed's next quote (a trade print, seconds apart), whatever the scenario says
+    meanwhile. A "calm" book read in that window is empty, not calm (the CLI test's
+    reference book must wait for the ladder)."""
+    network = FakeNetwork()
+    service, ctx = start(settings, network)
+    _quote(ctx, 100.00, 100.02)
+    client = Client(network, "inproc://orders")
+    client.logon()
+    client.send(order("rest", "buy", "7", "95.00"))
+    assert not [r for r in service.store.load()[0] if r.account == "_mm"]
+    # the venue dies here (kill -9); the supervisor starts a new one on the same database
+    service2, ctx2 = start(settings, FakeNetwork())
+    before = _book(ctx2)
+    assert before.bids == [(D("95.00"), D(7))] and before.asks == []
+    _scenario(ctx2, "illiquid")  # before any quote: nothing to re-quote yet
+    assert _book(ctx2).bids == [(D("95.00"), D(7))]
+    assert service2.makers["AAA"].scenario == "illiquid"
+    _quote(ctx2, 100.00, 100.02)
+    thin = _book(ctx2)
+    assert [p for p, _ in thin.bids[:2]] == [D("100.00"), D("99.95")]  # 5x spacing
+    assert {q for p, q in _maker_levels(thin) if p != D("95.00")} == {D(50)}
+
+
+def test_restart_then_quote_then_illiquid_thins_every_level_at_once(settings: Settings) -> None:
+    network = FakeNetwork()
+    _service, ctx = start(settings, network)
+    _scenario(ctx, "calm")
+    _quote(ctx, 100.00, 100.02)
+    service2, ctx2 = start(settings, FakeNetwork())
+    _scenario(ctx2, "calm")  # the feed's re-announcement
+    _quote(ctx2, 100.00, 100.02)
+    calm = _book(ctx2)
+    assert {q for _, q in _maker_levels(calm)} == {D(500)} and len(calm.bids) == 5
+    _scenario(ctx2, "illiquid")  # no quote needed: the last one is re-quoted
+    thin = _book(ctx2)
+    assert {q for _, q in _maker_levels(thin)} == {D(50)}
+    assert thin.bids[0][0] - thin.bids[1][0] == D("0.05")
+    assert len([o for o in service2.books["AAA"].open_orders() if o.account == "_mm"]) == 10
+    _scenario(ctx2, "illiquid", ts=3)  # re-announced: no change, nothing re-quoted
+    assert _book(ctx2).book_seq == thin.book_seq
+
+
+def test_scenario_before_any_book_then_first_book_quotes_in_it(settings: Settings) -> None:
+    network = FakeNetwork()
+    service, ctx = start(settings, network)
+    _scenario(ctx, "illiquid")  # no book, no market maker yet
+    _scenario(ctx, "illiquid", ts=3)  # the re-announcement is "no change", and need not be
+    _quote(ctx, 100.00, 100.02)
+    book = _book(ctx)
+    assert {q for _, q in _maker_levels(book)} == {D(50)}
+    assert service.makers["AAA"].scenario == "illiquid"
