@@ -25,8 +25,11 @@ execution reports into the ledger, positions out on the bus.
   the way, or sent to a venue that then restarted): it ends ``rejected`` with reason
   ``unknown_at_venue`` and is **not** sent again — the operator submits it again if it
   is still wanted (a warning says so).
-- **Marks** for unrealized P&L: the mid of the last ``md.quote`` of a symbol, or the
-  price of this service's last fill in it, whichever came last.
+- **Marks** for unrealized P&L and the risk gate's reference prices: the mid of the
+  last ``md.quote`` of a symbol, or the price of this service's last fill in it,
+  whichever came last. At start the latest quotes the feed cached (``recent_quotes``)
+  seed them, at their own timestamps, so that a restarted order manager has references
+  before the next quote of a slow market (the gate's age limit still applies).
 - **Risk** (:mod:`engine.risk.service`): every new order and every replace passes the
   pre-trade gate before it is recorded or sent; a denial is the command's error
   (``denied``) and an ``OrderDenied`` event, and nothing reaches the venue. Cancels are
@@ -99,8 +102,10 @@ class OrderService:
         *,
         engine: Engine,
         fee_of: FeeModel | None = None,
+        recent_quotes: Callable[[], Iterable[QuoteUpdated]] | None = None,
     ) -> None:
         self.settings = settings
+        self._recent_quotes = recent_quotes
         self.venue_settings = venue
         self.engine = engine
         self.ledger = OrderLedger(engine, fee_of=fee_of)
@@ -154,6 +159,7 @@ class OrderService:
             positions=self.ledger.positions(),
             realized_today=self.ledger.realized_since(_day_start(ctx.clock.time_ns())),
         )
+        self._seed_marks()
         RiskControl(self.risk).start(ctx)
         self.algos.start(ctx)
         AlgoControl(self.algos).start(ctx)
@@ -438,6 +444,19 @@ class OrderService:
             for key in (order.client_order_id, order.orig_client_order_id):
                 self._replacing.pop(key, None)
                 self._cancels.pop(key, None)
+
+    def _seed_marks(self) -> None:
+        """Marks and references from the quotes the feed cached (module docstring)."""
+        if self._recent_quotes is None:
+            return
+        try:
+            quotes = list(self._recent_quotes())
+        except Exception as exc:  # an unreadable cache: the next quotes will do
+            self._log.warning("No cached quotes to seed marks from ({}); waiting for quotes", exc)
+            return
+        for quote in quotes:
+            self._on_quote("", quote)
+        self._log.info("Marks seeded from {} cached quote(s)", len(quotes))
 
     def _on_quote(self, _topic: str, event: Any) -> None:
         if not isinstance(event, QuoteUpdated):

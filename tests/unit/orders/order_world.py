@@ -3,7 +3,7 @@ network: the world of the order manager's unit tests."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -333,7 +333,8 @@ class World:
     """The order manager (``execution``) and a fake venue on one fake network.
 
     ``profiles``: the risk profiles stored before the start (default: no limits for the
-    accounts ``acc`` and ``a``); ``environ``: more settings."""
+    accounts ``acc`` and ``a``); ``environ``: more settings; ``recent_quotes``: what the
+    feed's price cache holds at each start."""
 
     def __init__(
         self,
@@ -342,7 +343,9 @@ class World:
         venue_up: bool = True,
         profiles: Sequence[RiskProfile] | None = None,
         environ: dict[str, str] | None = None,
+        recent_quotes: Callable[[], Iterable[QuoteUpdated]] | None = None,
     ) -> None:
+        self.recent_quotes = recent_quotes
         self.settings: Settings = load_settings(
             environ={"QSUITE__APP__DATA_DIR": str(tmp_path), **(environ or {})}
         )
@@ -365,6 +368,7 @@ class World:
             self.settings.risk,
             self.settings.algos,
             engine=self.engine,
+            recent_quotes=self.recent_quotes,
         )
         self.ctx = FakeContext("execution", clock=self.clock, network=self.network)
         self.service.start(self.ctx)

@@ -11,6 +11,8 @@ import msgspec
 import pytest
 from order_world import D, World, refused
 
+from app.execution import cached_quotes
+from app.settings import load_settings
 from engine.bus import topics
 from engine.bus.commands.orders import RequestReplace
 from engine.bus.commands.risk import (
@@ -25,12 +27,20 @@ from engine.bus.commands.risk import (
     SetComplianceRule,
     SetRiskProfile,
 )
-from engine.bus.events import AlertRaised, OrderDenied, RiskStateChanged, TradePrinted
+from engine.bus.events import (
+    AlertRaised,
+    OrderDenied,
+    QuoteUpdated,
+    RiskStateChanged,
+    TradePrinted,
+)
 from engine.errors import ErrorCode
 from engine.risk import store
 from engine.risk.decision import RiskOrder
 from engine.risk.profile import DEFAULT_PROFILE, RiskProfile
 from engine.venue.protocol import CancelOrder, NewOrder, ReplaceOrder
+from feeds.cache import PriceCache
+from feeds.schema import NS, quote_of
 
 LIMITED = RiskProfile(
     account="acc", max_order_qty=D(100), max_position_qty=D(1000), daily_loss_limit=D(500)
@@ -369,3 +379,67 @@ def test_participation_when_venue_prints_then_algo_child_sized_by_market_volume(
     assert gate.check(child(50), now).allowed
     denied = gate.check(child(51), now)
     assert (denied.reason, denied.observed) == ("participation", D("0.102"))
+
+
+def _cached(age_s: float, *, symbol: str = "AAPL") -> QuoteUpdated:
+    """A quote the feed cached ``age_s`` before the order manager's fake clock's start."""
+    ts = 1_700_000_000 * NS - int(age_s * NS)
+    return QuoteUpdated(
+        ts_event=ts,
+        symbol=symbol,
+        bid=99.9,
+        ask=100.1,
+        bid_size=5.0,
+        ask_size=5.0,
+        last=100.0,
+        origin="synthetic",
+    )
+
+
+DESK9 = {"QSUITE__RISK__DEFAULT_ACCOUNTS": '["desk9"]'}
+
+
+def test_start_when_feed_cached_a_recent_quote_then_orders_pass_the_collar_before_any_quote(
+    tmp_path: Path,
+) -> None:
+    world = World(tmp_path, profiles=[], environ=DESK9, recent_quotes=lambda: [_cached(30)])
+
+    world.submit("d1", account="desk9")
+
+    assert [o.client_order_id for o in world.venue.received(NewOrder)] == ["d1"]
+    assert world.service.marks["AAPL"] == D(100)
+
+
+def test_start_when_cached_quote_is_older_than_the_reference_age_then_denied_stale(
+    tmp_path: Path,
+) -> None:
+    world = World(tmp_path, profiles=[], environ=DESK9, recent_quotes=lambda: [_cached(61)])
+
+    error = refused(world, world.order("d1", account="desk9"))
+
+    assert "stale_reference" in error.message
+    world.quote(bid=99.9, ask=100.1)
+    world.submit("d2", account="desk9")
+
+
+def test_start_when_price_cache_unreadable_then_starts_and_waits_for_quotes(
+    tmp_path: Path,
+) -> None:
+    def broken() -> list[QuoteUpdated]:
+        raise OSError("disk I/O error")
+
+    world = World(tmp_path, profiles=[], environ=DESK9, recent_quotes=broken)
+
+    assert "no_reference" in refused(world, world.order("d1", account="desk9")).message
+    world.quote(bid=99.9, ask=100.1)
+    world.submit("d2", account="desk9")
+
+
+def test_cached_quotes_when_feed_wrote_quotes_then_read_back_as_events(tmp_path: Path) -> None:
+    settings = load_settings(environ={"QSUITE__APP__DATA_DIR": str(tmp_path)})
+    assert cached_quotes(settings) == []  # no feed yet: an empty cache, no error
+    quote = _cached(5)
+    with PriceCache(settings.data_path / "price-cache") as cache:
+        cache.put_quote(quote_of(quote), mode="simulated")
+
+    assert cached_quotes(settings) == [quote]
