@@ -230,6 +230,10 @@ class UiSettings(_Section, frozen=True):
     session_timeout_min: Annotated[int, msgspec.Meta(ge=1, le=10_080)]
     """A console login lasts this many minutes after the user's last page or action
     (sliding); then the tab goes back to the login page."""
+    login_max_failures: Annotated[int, msgspec.Meta(ge=1, le=100)]
+    """Failed logins in a row before a user name is locked out (see app.login_guard)."""
+    login_lockout_s: Annotated[float, msgspec.Meta(ge=1, le=900)]
+    """The first lock's length; each further failure doubles it, up to 15 minutes."""
 
 
 class Settings(_Section, frozen=True):

@@ -34,6 +34,7 @@ from loguru import logger
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.login_guard import LockedOut, LoginGuard
 from app.settings import Settings
 from app.users import SessionUser, UserStore
 from app.users import audit as write_audit
@@ -43,6 +44,7 @@ from engine.errors import OperationalError
 __all__ = [
     "Accounts",
     "Forbidden",
+    "LockedOut",
     "SessionUser",
     "accounts",
     "audit_action",
@@ -57,6 +59,8 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT_MIN = 480
+DEFAULT_MAX_FAILURES = 5
+DEFAULT_LOCKOUT_S = 30.0
 RECHECK_S = 10.0
 """How stale the console's knowledge of a user's account (enabled, role) may get."""
 TARGET_FIELDS = ("algo_id", "client_order_id", "alert_id", "process", "job", "symbol", "account")
@@ -81,6 +85,7 @@ class Accounts:
         engine: Engine | None = None,
         store: UserStore | None = None,
         timeout_min: int | None = None,
+        guard: LoginGuard | None = None,
     ) -> None:
         if settings is None and engine is None and store is None:
             raise ValueError("Accounts needs settings, an engine or a store")
@@ -90,6 +95,13 @@ class Accounts:
         self._store = store
         minutes = timeout_min or (settings.ui.session_timeout_min if settings else 0)
         self.timeout_s = 60.0 * (minutes or DEFAULT_TIMEOUT_MIN)
+        if guard is None:
+            ui = settings.ui if settings is not None else None
+            guard = LoginGuard(
+                ui.login_max_failures if ui else DEFAULT_MAX_FAILURES,
+                ui.login_lockout_s if ui else DEFAULT_LOCKOUT_S,
+            )
+        self.guard = guard
         self._lock = threading.Lock()
         self._known: dict[str, tuple[float, SessionUser | None]] = {}
 
@@ -227,17 +239,29 @@ async def confirm() -> SessionUser | None:
 async def login(name: str, password: str) -> SessionUser | None:
     """Log this browser in as ``name``: the user, or None for a wrong name or password or
     a disabled user (the same answer for each). Audited either way. Raises
+    :class:`LockedOut` while the name is locked out after too many failures (see
+    :mod:`app.login_guard`; the password is not checked then) and
     :class:`OperationalError` when the database cannot be reached."""
     store = accounts()
+    actor = name.strip().lower()[:64] or "?"
+    try:
+        store.guard.check(name)
+    except LockedOut as exc:
+        await _audit(actor, "login", None, "denied", "locked out")
+        logger.warning("Login as {} refused: locked out for {:.0f} s", actor, exc.retry_after_s)
+        raise
     try:
         checked = await asyncio.to_thread(lambda: store.store.authenticate(name, password))
     except SQLAlchemyError as exc:
         raise OperationalError(f"the user database failed: {str(exc).splitlines()[0]}") from exc
-    actor = name.strip().lower()[:64] or "?"
     if not isinstance(checked, SessionUser):
+        locked = store.guard.failed(name)
         await _audit(actor, "login", None, "denied", checked)
         logger.info("Cannot log in {}: {}", actor, checked)
+        if locked:
+            logger.warning("{} locked out for {:.0f} s after failed logins", actor, locked)
         return None
+    store.guard.succeeded(name)
     store.remember(checked)
     storage = _storage()
     storage.pop("session_expired", None)

@@ -110,6 +110,10 @@ async def build(target: str) -> None:
             button.disable()
             try:
                 user = await session.login(name.value, password.value)
+            except session.LockedOut as exc:
+                password.set_value("")
+                message.set_text(f"{exc}.")
+                return
             except OperationalError as exc:
                 logger.error("Cannot log in: {}", exc)
                 message.set_text(f"Cannot log in now: {exc}")

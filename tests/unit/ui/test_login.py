@@ -4,6 +4,7 @@ the console's real ``/login`` and guarded pages rendered in-process by NiceGUI's
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator
 from decimal import Decimal
@@ -18,6 +19,7 @@ from sqlalchemy import Engine, select
 
 from app.client import QSuiteClient
 from app.database import make_engine, upgrade
+from app.login_guard import LoginGuard
 from app.users import UserStore
 from engine.bus.commands import Command, Result
 from engine.bus.commands.orders import OrderAck, SubmitOrder
@@ -142,6 +144,15 @@ def audit_rows(engine: Engine) -> list[tuple[str, str, str | None, str, str | No
             ).order_by(AuditEntry.id)
         )
         return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+async def audited(engine: Engine, rows: int) -> None:
+    """Wait (up to 5 s) until the audit log has ``rows`` rows."""
+    for _ in range(500):
+        if len(audit_rows(engine)) >= rows:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the audit log never got {rows} rows: {audit_rows(engine)}")
 
 
 async def log_in(user: User, name: str, password: str) -> None:
@@ -331,3 +342,31 @@ async def test_logout_when_logged_in_then_session_gone_and_audited(
         ("login", None, "ok"),
         ("logout", None, "ok"),
     ]
+
+
+async def test_login_when_name_keeps_failing_then_locked_out_even_with_the_right_password(
+    user: User, store: UserStore, accounts: Accounts, engine: Engine
+) -> None:
+    store.add("olga", "operator", "correct horse")
+    now = [0.0]
+    accounts.guard = LoginGuard(2, 30.0, clock=lambda: now[0])
+    await user.open("/login")
+
+    for attempt in range(1, 3):
+        await log_in(user, "olga", "wrong horse")
+        await audited(engine, attempt)  # this attempt is over
+        await user.should_see(login.REFUSED)
+        user.find(marker="login-name").clear()
+    await log_in(user, "olga", "correct horse")
+
+    await user.should_see("Too many failed logins as olga; try again in 30 s.")
+    await user.should_not_see("olga (operator)")
+    assert [row[3:] for row in audit_rows(engine)] == [
+        ("denied", "wrong password"),
+        ("denied", "wrong password"),
+        ("denied", "locked out"),
+    ]
+    now[0] = 31.0
+    user.find(marker="login-name").clear()
+    await log_in(user, "olga", "correct horse")
+    await user.should_see("dashboard")
