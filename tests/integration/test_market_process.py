@@ -86,7 +86,8 @@ def test_feed_when_yahoo_unreachable_then_simulated_market_flagged_and_breaker_o
         ctx = zmq.Context()
         try:
             with Subscriber(ctx, offline.settings.bus.xpub, [topics.QUOTES], hwm=1000) as sub:
-                deadline = time.monotonic() + 15
+                # a quote comes with each synthetic trade: ~12 a minute a symbol, Poisson
+                deadline = time.monotonic() + 45
                 seen: list[QuoteUpdated] = []
                 while time.monotonic() < deadline and len(seen) < 3:
                     message = sub.recv(timeout_ms=500)
