@@ -14,8 +14,9 @@ Sessions
     the user is disabled (the database is asked again at most every ``RECHECK_S``
     seconds). An ended session is the same as none.
 Audit
-    Logins (ok or denied), logouts and every action sent on a user's behalf
-    (:func:`audit_action`, from ``Bridge.act``) are appended to ``audit_log``.
+    Logins (ok or denied), logouts, every action sent on a user's behalf
+    (:func:`audit_action`, from ``Bridge.act``) and what the console does itself, such
+    as a backtest (:func:`audit`), are appended to ``audit_log``.
 Database
     The console process opens the database from its settings once, on first use
     (:class:`Accounts`, installed by :func:`configure` at start-up).
@@ -47,6 +48,7 @@ __all__ = [
     "LockedOut",
     "SessionUser",
     "accounts",
+    "audit",
     "audit_action",
     "command_target",
     "configure",
@@ -247,7 +249,7 @@ async def login(name: str, password: str) -> SessionUser | None:
     try:
         store.guard.check(name)
     except LockedOut as exc:
-        await _audit(actor, "login", None, "denied", "locked out")
+        await audit(actor, "login", None, "denied", "locked out")
         logger.warning("Login as {} refused: locked out for {:.0f} s", actor, exc.retry_after_s)
         raise
     try:
@@ -256,7 +258,7 @@ async def login(name: str, password: str) -> SessionUser | None:
         raise OperationalError(f"the user database failed: {str(exc).splitlines()[0]}") from exc
     if not isinstance(checked, SessionUser):
         locked = store.guard.failed(name)
-        await _audit(actor, "login", None, "denied", checked)
+        await audit(actor, "login", None, "denied", checked)
         logger.info("Cannot log in {}: {}", actor, checked)
         if locked:
             logger.warning("{} locked out for {:.0f} s after failed logins", actor, locked)
@@ -270,7 +272,7 @@ async def login(name: str, password: str) -> SessionUser | None:
         "role": checked.role,
         "expires": clock() + store.timeout_s,
     }
-    await _audit(checked.name, "login", None, "ok", f"role {checked.role}")
+    await audit(checked.name, "login", None, "ok", f"role {checked.role}")
     logger.info("{} logged in ({})", checked.name, checked.role)
     return checked
 
@@ -280,7 +282,7 @@ async def logout() -> None:
     user = current_user()
     _storage().pop("session", None)
     if user is not None:
-        await _audit(user.name, "logout", None, "ok", None)
+        await audit(user.name, "logout", None, "ok", None)
 
 
 def session_expired() -> bool:
@@ -298,7 +300,7 @@ async def audit_action(
     payload = msgspec.to_builtins(command)
     for key in ("actor", "role", "type"):
         payload.pop(key, None)
-    await _audit(actor, str(tag), command_target(command, result), outcome, detail, payload)
+    await audit(actor, str(tag), command_target(command, result), outcome, detail, payload)
 
 
 def command_target(command: Command, result: object = None) -> str | None:
@@ -315,7 +317,7 @@ def command_target(command: Command, result: object = None) -> str | None:
     return None
 
 
-async def _audit(
+async def audit(
     actor: str,
     action: str,
     target: str | None,
@@ -323,6 +325,8 @@ async def _audit(
     detail: str | None,
     payload: dict[str, Any] | None = None,
 ) -> None:
+    """One ``audit_log`` entry written off the event loop; a failure to write is logged,
+    never raised (nothing is written in page tests without a database)."""
     if _accounts is None:
         return  # page tests without a database
     try:

@@ -143,14 +143,18 @@ async def start_backtest(
         return None, f"Cannot open the database: {exc}"
     logger.info("Backtest {} of {} by {}", request.run_id, request.strategy, user.name)
     outcome = await backtest_runs.offload(request, engine, reports)
+    asked = msgspec.to_builtins(request)
     if isinstance(outcome, str):
         logger.info("Cannot run backtest {}: {}", request.run_id, outcome)
+        await session.audit(user.name, "backtest", request.run_id, "error", outcome, asked)
         return None, f"Cannot run the backtest: {outcome}"
     m = outcome.metrics
-    return outcome, (
+    done = (
         f"{request.run_id}: {outcome.bars:,} bars, {m.trades} trades, total return "
         f"{pct(m.total_return, signed=True)} in {outcome.wall_s:.1f} s"
     )
+    await session.audit(user.name, "backtest", request.run_id, "ok", done, asked)
+    return outcome, done
 
 
 def metric_rows(s: BacktestSummary) -> list[dict[str, Any]]:

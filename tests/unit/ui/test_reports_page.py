@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from nicegui.testing import User, user_simulation
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from app import database
 from app.client import QSuiteClient
 from app.settings import Settings, load_settings
+from app.users import UserStore
 from engine.bus.commands import Command, Result
 from engine.bus.commands.analytics import (
     AccountPerformance,
@@ -33,6 +35,7 @@ from engine.bus.commands.base import ROLE_RANK
 from engine.bus.commands.orders import PositionRow
 from engine.errors import CommandError, EngineUnreachable, ErrorCode
 from engine.persistence.bars import BarRow, upsert_bars
+from engine.persistence.models.system import AuditEntry
 from ui import backtest_runs, session
 from ui.backtest_runs import BacktestRequest, BacktestSummary
 from ui.bridge import Bridge
@@ -167,6 +170,33 @@ def engine(settings: Settings) -> Iterator[Engine]:
     upsert_bars(engine, bars(250, "AAA"))
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def audit_log(engine: Engine) -> Iterator[Callable[[], list[tuple[Any, ...]]]]:
+    """The console's audit log on the test database: its rows (actor, action, target,
+    result, detail, payload)."""
+    users = UserStore(engine, PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    for name, role in (("vic", "viewer"), ("olga", "operator"), ("ada", "admin")):
+        users.add(name, role, "correct horse")
+    session.configure(session.Accounts(store=users))
+
+    def rows() -> list[tuple[Any, ...]]:
+        with engine.connect() as conn:
+            found = conn.execute(
+                select(
+                    AuditEntry.actor,
+                    AuditEntry.action,
+                    AuditEntry.target,
+                    AuditEntry.result,
+                    AuditEntry.detail,
+                    AuditEntry.payload,
+                ).order_by(AuditEntry.id)
+            )
+            return [tuple(r) for r in found]
+
+    yield rows
+    session.configure(None)
 
 
 @pytest.fixture
@@ -308,7 +338,10 @@ async def _nobody() -> None:
 
 
 async def test_backtest_form_runs_over_stored_bars_and_shows_metrics_chart_and_report(
-    user: User, settings: Settings, login: Callable[[str], None]
+    user: User,
+    settings: Settings,
+    login: Callable[[str], None],
+    audit_log: Callable[[], list[tuple[Any, ...]]],
 ) -> None:
     login("operator")
     await user.open("/")
@@ -316,7 +349,7 @@ async def test_backtest_form_runs_over_stored_bars_and_shows_metrics_chart_and_r
 
     user.find(marker="bt-run").click()
 
-    await user.should_see(marker="bt-message", content="trades, total return")
+    await user.should_see(marker="bt-message", content="trades, total return", retries=100)
     metrics = {row["key"]: row["value"] for row in only(user, "bt-metrics").rows}
     assert {"total_return", "sharpe", "sortino", "max_drawdown", "trades"} <= set(metrics)
     strategy, hold = only(user, "bt-chart").figure["data"]
@@ -333,10 +366,14 @@ async def test_backtest_form_runs_over_stored_bars_and_shows_metrics_chart_and_r
     user.find(marker="bt-download").click()
     response = await user.download.next()
     assert str(response.request.url).endswith(report.name)
+    ((actor, action, target, result, detail, payload),) = audit_log()
+    assert (actor, action, target, result) == ("olga", "backtest", report.stem, "ok")
+    assert detail is not None and detail.startswith(f"{report.stem}: 250 bars")
+    assert payload["strategy"] == "ma_crossover" and payload["symbols"] == ["AAA"]
 
 
 async def test_backtest_form_when_no_bars_then_says_so_in_words(
-    user: User, login: Callable[[str], None]
+    user: User, login: Callable[[str], None], audit_log: Callable[[], list[tuple[Any, ...]]]
 ) -> None:
     login("operator")
     await user.open("/")
@@ -345,9 +382,14 @@ async def test_backtest_form_when_no_bars_then_says_so_in_words(
     user.find(marker="bt-run").click()
 
     await user.should_see(
-        marker="bt-message", content="Cannot run the backtest: the database has no 1d bars of BBB"
+        marker="bt-message",
+        content="Cannot run the backtest: the database has no 1d bars of BBB",
+        retries=100,
     )
     await user.should_not_see(marker="bt-metrics")  # no results to show
+    ((actor, action, _, result, detail, _),) = audit_log()
+    assert (actor, action, result) == ("olga", "backtest", "error")
+    assert detail is not None and "no 1d bars of BBB" in detail
 
 
 async def test_backtest_form_when_a_run_is_going_then_a_second_is_refused(
