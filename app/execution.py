@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from app import database
 from app.settings import Settings
-from engine.bus.events import QuoteUpdated
 from engine.orders.service import OrderService
-from feeds.cache import PriceCache
-from feeds.schema import quote_event
+from feeds.cache import cached_quotes
 
 
 def build_execution(settings: Settings) -> OrderService:
@@ -17,12 +15,5 @@ def build_execution(settings: Settings) -> OrderService:
         settings.risk,
         settings.algos,
         engine=database.open_database(settings),
-        recent_quotes=lambda: cached_quotes(settings),
+        recent_quotes=lambda: cached_quotes(settings.price_cache_path),
     )
-
-
-def cached_quotes(settings: Settings) -> list[QuoteUpdated]:
-    """The latest quote of every symbol in the feed's price cache (none before the feed
-    has written one), as the events that carried them."""
-    with PriceCache(settings.data_path / "price-cache", size_limit=None) as cache:
-        return [quote_event(entry.quote) for entry in cache.snapshot().values()]

@@ -64,7 +64,7 @@ def market_ingestor(settings: Settings, writer: str) -> Ingestor:
         database.open_database(settings),
         MarketDataLog(data / "mdlog", writer),
         cache=PriceCache(
-            data / "price-cache", size_limit=settings.feed.cache_size_mb * 1024 * 1024
+            settings.price_cache_path, size_limit=settings.feed.cache_size_mb * 1024 * 1024
         ),
         gaps=GapQueue(data / "gaps"),
     )

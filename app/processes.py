@@ -71,8 +71,13 @@ def build_service(name: str, settings: Settings) -> object:
     if name == "venue":
         from app import database
         from engine.venue.service import VenueService
+        from feeds.cache import cached_quotes
 
-        return VenueService(settings.venue, engine=database.open_database(settings))
+        return VenueService(
+            settings.venue,
+            engine=database.open_database(settings),
+            recent_quotes=lambda: cached_quotes(settings.price_cache_path),
+        )
     if name == "scheduler":
         from app.market import build_scheduler
 

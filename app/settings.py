@@ -165,6 +165,9 @@ class VenueSettings(_Section, frozen=True):
     snapshot_interval_s: PositiveFloat
     flow: bool
     day_end_utc: ClockTime
+    seed_quote_max_age_s: Annotated[float, msgspec.Meta(ge=0)]
+    """At start the market makers quote around the feed's cached quotes no older than
+    this (0: wait for the feed's next quote)."""
 
     def __post_init__(self) -> None:
         for key in ("tick_size", "lot_size"):
@@ -257,6 +260,11 @@ class Settings(_Section, frozen=True):
     @property
     def data_path(self) -> Path:
         return Path(self.app.data_dir).expanduser().resolve()
+
+    @property
+    def price_cache_path(self) -> Path:
+        """The feed's price cache (latest quotes and bars), shared by every process."""
+        return self.data_path / "price-cache"
 
     @property
     def database_url(self) -> str:

@@ -47,10 +47,10 @@ from typing import Any, Final
 import diskcache
 import msgspec
 
-from engine.bus.events import BarClosed, FeedMode
+from engine.bus.events import BarClosed, FeedMode, QuoteUpdated
 from engine.clock import Clock, LiveClock
 from engine.stats import STATS, StatsRegistry
-from feeds.schema import NS, Quote
+from feeds.schema import NS, Quote, quote_event
 
 DEFAULT_SIZE_LIMIT: Final = 256 * 1024 * 1024
 """Bytes the cache may use before the oldest entries are evicted."""
@@ -261,6 +261,14 @@ class PriceCache:
         except (msgspec.DecodeError, msgspec.ValidationError, TypeError):
             self._decode_errors.inc()
             return None
+
+
+def cached_quotes(directory: Path) -> list[QuoteUpdated]:
+    """The latest quote of every symbol in the price cache at ``directory`` as the events
+    that carried them (none before a feed has written one): what a process that starts
+    (or restarts) knows of the market before the next quote arrives."""
+    with PriceCache(directory, size_limit=None) as cache:
+        return [quote_event(entry.quote) for entry in cache.snapshot().values()]
 
 
 def _mode(mode: FeedMode | None, item: Quote | BarClosed) -> FeedMode:

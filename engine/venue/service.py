@@ -14,7 +14,9 @@
   ``venue.trade.<symbol>``, L2 deltas on ``venue.book.<symbol>`` and a snapshot of every
   book each ``snapshot_interval_s`` (``GetBook`` gives one to a late joiner).
 - **Liquidity** (:mod:`engine.venue.liquidity`): market makers follow ``md.quote``, the
-  flow replays ``md.trade``, and the scenario of ``md.feed`` scales them.
+  flow replays ``md.trade``, and the scenario of ``md.feed`` scales them. At start they
+  quote at once around the feed's cached quotes (``recent_quotes``) no older than
+  ``venue.seed_quote_max_age_s``.
 - **Control**: ``GetBook``, ``GetVenueStatus``, ``SetHalt``.
 
 A request that cannot be decoded is counted (``qsuite_venue_requests_rejected_total``)
@@ -25,7 +27,7 @@ nothing a client sends stops the process.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -85,8 +87,15 @@ _KINDS: dict[type, str] = {NewOrder: "new", CancelOrder: "cancel", ReplaceOrder:
 
 
 class VenueService:
-    def __init__(self, settings: VenueSettings, *, engine: Engine) -> None:
+    def __init__(
+        self,
+        settings: VenueSettings,
+        *,
+        engine: Engine,
+        recent_quotes: Callable[[], Iterable[QuoteUpdated]] | None = None,
+    ) -> None:
         self.settings = settings
+        self._recent_quotes = recent_quotes
         self.store = VenueStore(engine)
         self.engine = engine
         self.epoch = secrets.token_hex(3)
@@ -124,6 +133,7 @@ class VenueService:
             "venue.order_entry",
         )
         ctx.subscribe(topics.QUOTES, self._on_quote)
+        self._seed_quotes()
         ctx.subscribe(topics.FEED_STATES, self._on_feed_state)
         if self.settings.flow:
             ctx.subscribe(topics.TRADES, self._on_trade)
@@ -327,6 +337,28 @@ class VenueService:
         if isinstance(event, QuoteUpdated):
             self.book(event.symbol)
             self._dispatch(self.makers[event.symbol].quote(event.bid, event.ask, self._now()))
+
+    def _seed_quotes(self) -> None:
+        """The market makers quote around the feed's cached quotes that are recent
+        enough (``venue.seed_quote_max_age_s``), without waiting for the next quote."""
+        max_age_ns = int(self.settings.seed_quote_max_age_s * 1e9)
+        if self._recent_quotes is None or max_age_ns <= 0:
+            return
+        try:
+            quotes = list(self._recent_quotes())
+        except Exception as exc:  # an unreadable cache: the next quotes will do
+            self._log.warning("No cached quotes to quote around ({}); waiting for quotes", exc)
+            return
+        now = self._now()
+        fresh = [q for q in quotes if now - q.ts_event <= max_age_ns]
+        for quote in fresh:
+            self._on_quote("", quote)
+        self._log.info(
+            "Market makers quoting around {} cached quote(s) ({} older than {:g} s left out)",
+            len(fresh),
+            len(quotes) - len(fresh),
+            self.settings.seed_quote_max_age_s,
+        )
 
     def _on_trade(self, _topic: str, event: Any) -> None:
         if isinstance(event, TradeReported) and event.symbol in self.books:

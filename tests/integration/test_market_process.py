@@ -98,7 +98,7 @@ def test_feed_when_yahoo_unreachable_then_simulated_market_flagged_and_breaker_o
         assert len(seen) >= 3 and all(q.simulated and q.origin == "synthetic" for q in seen)
 
         # the price cache is shared: this process reads what the feed wrote
-        cache = PriceCache(offline.settings.data_path / "price-cache", size_limit=None)
+        cache = PriceCache(offline.settings.price_cache_path, size_limit=None)
         try:
             quote = wait_until(lambda: cache.latest_quote("AAA"), 30, "AAA in the shared cache")
             assert quote.simulated

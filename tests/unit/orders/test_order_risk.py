@@ -11,7 +11,6 @@ import msgspec
 import pytest
 from order_world import D, World, refused
 
-from app.execution import cached_quotes
 from app.settings import load_settings
 from engine.bus import topics
 from engine.bus.commands.orders import RequestReplace
@@ -39,7 +38,7 @@ from engine.risk import store
 from engine.risk.decision import RiskOrder
 from engine.risk.profile import DEFAULT_PROFILE, RiskProfile
 from engine.venue.protocol import CancelOrder, NewOrder, ReplaceOrder
-from feeds.cache import PriceCache
+from feeds.cache import PriceCache, cached_quotes
 from feeds.schema import NS, quote_of
 
 LIMITED = RiskProfile(
@@ -437,9 +436,9 @@ def test_start_when_price_cache_unreadable_then_starts_and_waits_for_quotes(
 
 def test_cached_quotes_when_feed_wrote_quotes_then_read_back_as_events(tmp_path: Path) -> None:
     settings = load_settings(environ={"QSUITE__APP__DATA_DIR": str(tmp_path)})
-    assert cached_quotes(settings) == []  # no feed yet: an empty cache, no error
+    assert cached_quotes(settings.price_cache_path) == []  # no feed yet: an empty cache, no error
     quote = _cached(5)
-    with PriceCache(settings.data_path / "price-cache") as cache:
+    with PriceCache(settings.price_cache_path) as cache:
         cache.put_quote(quote_of(quote), mode="simulated")
 
-    assert cached_quotes(settings) == [quote]
+    assert cached_quotes(settings.price_cache_path) == [quote]

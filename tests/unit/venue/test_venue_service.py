@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from engine.bus.events import (
     TradePrinted,
     TradeReported,
 )
+from engine.clock import FakeClock
 from engine.venue.protocol import (
     ENCODER,
     REPORT_DECODER,
@@ -88,8 +90,14 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
-def start(settings: Settings, network: FakeNetwork) -> tuple[VenueService, FakeContext]:
-    service = VenueService(settings.venue, engine=database.open_database(settings))
+def start(
+    settings: Settings,
+    network: FakeNetwork,
+    recent_quotes: Callable[[], list[QuoteUpdated]] | None = None,
+) -> tuple[VenueService, FakeContext]:
+    service = VenueService(
+        settings.venue, engine=database.open_database(settings), recent_quotes=recent_quotes
+    )
     ctx = FakeContext("venue", network=network)
     service.start(ctx)
     return service, ctx
@@ -436,18 +444,19 @@ def test_set_instrument_changes_liquidity_now_and_grid_only_without_resting_orde
 
 
 def _quote(ctx: FakeContext, bid: float, ask: float, ts: int = 1) -> None:
-    ctx.deliver(
-        "md.quote.AAA",
-        QuoteUpdated(
-            ts_event=ts,
-            symbol="AAA",
-            bid=bid,
-            ask=ask,
-            bid_size=1,
-            ask_size=1,
-            last=bid,
-            origin="synthetic",
-        ),
+    ctx.deliver("md.quote.AAA", _quote_event(bid, ask, ts))
+
+
+def _quote_event(bid: float, ask: float, ts: int) -> QuoteUpdated:
+    return QuoteUpdated(
+        ts_event=ts,
+        symbol="AAA",
+        bid=bid,
+        ask=ask,
+        bid_size=1,
+        ask_size=1,
+        last=bid,
+        origin="synthetic",
     )
 
 
@@ -525,3 +534,42 @@ def test_scenario_before_any_book_then_first_book_quotes_in_it(settings: Setting
     book = _book(ctx)
     assert {q for _, q in _maker_levels(book)} == {D(50)}
     assert service.makers["AAA"].scenario == "illiquid"
+
+
+def test_start_when_feed_cached_a_recent_quote_then_makers_quote_before_the_next_one(
+    settings: Settings,
+) -> None:
+    now = FakeClock().time_ns()
+    cached = [_quote_event(100.00, 100.02, now - 60 * 10**9)]  # a minute old
+
+    _service, ctx = start(settings, FakeNetwork(), lambda: cached)
+
+    book = _book(ctx)
+    assert book.bids[0][0] == D("100.00") and book.asks[0][0] == D("100.02")
+    assert {q for _, q in _maker_levels(book)} == {D(500)} and len(book.bids) == 5
+
+
+def test_start_when_cached_quote_older_than_the_limit_then_waits_for_the_feed(
+    settings: Settings,
+) -> None:
+    now = FakeClock().time_ns()
+    cached = [_quote_event(100.00, 100.02, now - 301 * 10**9)]  # seed_quote_max_age_s 300
+
+    service, ctx = start(settings, FakeNetwork(), lambda: cached)
+
+    assert "AAA" not in service.books
+    _quote(ctx, 101.00, 101.02, ts=now)
+    assert _book(ctx).bids[0][0] == D("101.00")
+
+
+def test_start_when_price_cache_unreadable_then_starts_and_waits_for_the_feed(
+    settings: Settings,
+) -> None:
+    def broken() -> list[QuoteUpdated]:
+        raise OSError("disk I/O error")
+
+    service, ctx = start(settings, FakeNetwork(), broken)
+
+    assert service.books == {} and service.health()[0] == "up"
+    _quote(ctx, 100.00, 100.02)
+    assert _book(ctx).bids[0][0] == D("100.00")
