@@ -152,10 +152,10 @@ def test_manual_orders_trade_on_the_live_book_and_survive_kills(sandbox: Sandbox
         def gap(book: Any) -> Decimal:
             return Decimal(book["bids"][0][0]) - Decimal(book["bids"][1][0])
 
-        # The restarted venue's market makers quote again only on the feed's next quote
-        # (a trade print, about every 5 s in a calm market and at least one a bar), so
-        # the calm book to compare with is the one with their ladder back; read right
-        # after the restart it can be empty, and nothing is thinner than empty.
+        # The restarted venue's market makers quote again around the feed's cached quote
+        # or, failing that, on its next quote (a trade print, about every 5 s in a calm
+        # market), so the calm book to compare with is the one with their ladder back;
+        # read right after the restart it can be empty, and nothing is thinner than empty.
         calm = wait_until(
             lambda: (
                 (b := ctl(sandbox, "book", "AAA"))

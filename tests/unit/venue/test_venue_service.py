@@ -482,8 +482,9 @@ def _maker_levels(book: BookSnapshot) -> list[tuple[Decimal, Decimal]]:
 def test_restart_when_no_quote_yet_then_book_holds_only_restored_orders_until_the_feed_quotes(
     settings: Settings,
 ) -> None:
-    """The market makers' quotes are not stored: a restarted venue shows no ladder until
-    the feed's next quote (a trade print, seconds apart), whatever the scenario says
+    """The market makers' quotes are not stored: a restarted venue without a cached quote
+    shows no ladder until the feed's next quote (a trade print, seconds apart), whatever
+    the scenario says
     meanwhile. A "calm" book read in that window is empty, not calm (the CLI test's
     reference book must wait for the ladder)."""
     network = FakeNetwork()
