@@ -348,7 +348,8 @@ class RiskGate(RiskTracker):
                     Reason.NO_REFERENCE,
                     limit,
                     message=f"no reference price for {symbol} (needed for the "
-                    f"{'collar' if price is not None else 'value of a market order'})",
+                    f"{'collar' if price is not None else 'value of a market order'}): no "
+                    "quote of it has reached the order manager yet; is it on feed.watchlist?",
                 )
             ref_price, ref_ts = ref
             if now - ref_ts > lim.ref_age_ns:

@@ -154,7 +154,7 @@ class OrderEntryGateway:
         if not _ID.match(cid):
             return "client_order_id_invalid", "client_order_id: 1 to 64 characters, no spaces"
         if not _SYMBOL.match(request.symbol):
-            return "unknown_symbol", f"symbol {request.symbol!r} is not traded here"
+            return Reason.UNKNOWN_SYMBOL, f"symbol {request.symbol!r} is not traded here"
         if not isinstance(request, CancelOrder) and self.known(account, cid):
             return Reason.DUPLICATE_CLIENT_ORDER_ID, f"{cid} was already used by {account}"
         return None

@@ -34,6 +34,7 @@ class Reason:
 
     # rejections of a new order, a replace or a cancel (nothing changed)
     HALTED = "halted"
+    UNKNOWN_SYMBOL = "unknown_symbol"  # the venue (gateway/service) does not trade it
     ACCOUNT_REQUIRED = "account_required"
     CLIENT_ORDER_ID_REQUIRED = "client_order_id_required"
     DUPLICATE_CLIENT_ORDER_ID = "duplicate_client_order_id"

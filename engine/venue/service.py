@@ -2,8 +2,9 @@
 
 - **Order entry** (:mod:`engine.venue.protocol`): a ROUTER channel on
   ``venue.order_entry``. A client logs on with its session name; its requests are
-  checked (known symbol, account, duplicate ids, price on the tick, quantity on the
-  lot) and applied to the symbol's :class:`~engine.venue.book.OrderBook`; every
+  checked (a known symbol: one the feed quoted or an operator added with
+  ``SetInstrument``, stored in ``simulated_instruments``; account, duplicate ids, price
+  on the tick, quantity on the lot) and applied to the symbol's :class:`~engine.venue.book.OrderBook`; every
   execution report of an order goes to the session that entered it, numbered per
   session (``seq``) within this run (``venue_epoch``).
 - **Write-ahead**: the client-facing reports of a request are stored
@@ -167,17 +168,28 @@ class VenueService:
         book = self.books.get(symbol)
         if book is not None:
             return book
+        return self._open_book(self.store.instrument(symbol, self.instrument_defaults()))
+
+    def instrument_defaults(self) -> dict[str, Any]:
+        """How a new instrument is traded until an operator changes it (``venue.*``)."""
         s = self.settings
-        row = self.store.instrument(
-            symbol,
-            {
-                "tick_size": s.tick_size,
-                "lot_size": s.lot_size,
-                "base_liquidity": s.base_liquidity,
-                "volatility": s.volatility,
-            },
-        )
-        return self._open_book(row)
+        return {
+            "tick_size": s.tick_size,
+            "lot_size": s.lot_size,
+            "base_liquidity": s.base_liquidity,
+            "volatility": s.volatility,
+        }
+
+    def _traded(self, symbol: str) -> OrderBook | None:
+        """The book of ``symbol`` when it is an instrument of this venue (one the feed
+        quoted or an operator added, stored in ``simulated_instruments``), else None:
+        orders for anything else are refused ``unknown_symbol``."""
+        book = self.books.get(symbol)
+        if book is None:
+            row = self.store.find_instrument(symbol)
+            if row is not None:
+                book = self._open_book(row)
+        return book
 
     def _open_book(self, row: Any) -> OrderBook:
         """A new, empty book (and its market maker and flow) from an instrument row."""
@@ -246,7 +258,13 @@ class VenueService:
         account, cid = request.account, request.client_order_id
         kind = _KINDS[type(request)]
         orig = getattr(request, "orig_client_order_id", "")
-        book = self.book(request.symbol)
+        book = self._traded(request.symbol)
+        if book is None:
+            why = (
+                f"{request.symbol} is not traded here: the feed has not quoted it and it is not "
+                f"a simulated instrument (`qsuite ctl instrument {request.symbol}` adds it)"
+            )
+            return [self.gateway.refusal(request, kind, Reason.UNKNOWN_SYMBOL, why)]
         spec = book.spec
         if isinstance(request, CancelOrder):
             return book.cancel(account, orig, client_order_id=cid, ts=ts)

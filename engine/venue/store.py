@@ -81,6 +81,12 @@ class VenueStore:
                 row = conn.execute(select(table).where(table.c.symbol == symbol)).one()
         return row
 
+    def find_instrument(self, symbol: str) -> Any:
+        """The ``simulated_instruments`` row of ``symbol``, or None."""
+        table: Table = SimulatedInstrument.__table__  # type: ignore[assignment]
+        with self.engine.connect() as conn:
+            return conn.execute(select(table).where(table.c.symbol == symbol)).first()
+
     def update_instrument(self, symbol: str, values: dict[str, Any]) -> Any:
         """Change a ``simulated_instruments`` row (it must exist); returns the new row."""
         table: Table = SimulatedInstrument.__table__  # type: ignore[assignment]

@@ -304,7 +304,12 @@ def test_check_when_no_reference_then_denied_with_collar_allowed_without() -> No
     with_collar = Desk(profile(price_collar_pct=5.0))
     without = Desk(profile())
 
-    assert denied(with_collar.check(order(symbol="MSFT")), Reason.NO_REFERENCE)
+    decision = with_collar.check(order(symbol="MSFT"))
+    assert denied(decision, Reason.NO_REFERENCE)
+    assert decision.message == (
+        "no reference price for MSFT (needed for the collar): no quote of it has reached "
+        "the order manager yet; is it on feed.watchlist?"
+    )
     assert without.check(order(symbol="MSFT")).allowed
 
 

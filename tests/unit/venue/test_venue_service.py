@@ -12,7 +12,13 @@ from fakes import FakeContext, FakeNetwork
 
 from app import database
 from app.settings import Settings, load_settings
-from engine.bus.commands.venue import BookSnapshot, GetBook, GetVenueStatus, SetHalt
+from engine.bus.commands.venue import (
+    BookSnapshot,
+    GetBook,
+    GetVenueStatus,
+    SetHalt,
+    SetInstrument,
+)
 from engine.bus.events import (
     BookUpdated,
     FeedStateChanged,
@@ -98,6 +104,7 @@ def start(
     service = VenueService(
         settings.venue, engine=database.open_database(settings), recent_quotes=recent_quotes
     )
+    service.store.instrument("AAA", service.instrument_defaults())  # as if the feed quoted it
     ctx = FakeContext("venue", network=network)
     service.start(ctx)
     return service, ctx
@@ -404,7 +411,6 @@ def test_next_day_end_is_strictly_after_now() -> None:
 def test_set_instrument_changes_liquidity_now_and_grid_only_without_resting_orders(
     settings: Settings,
 ) -> None:
-    from engine.bus.commands.venue import SetInstrument
     from engine.errors import CommandError
 
     network = FakeNetwork()
@@ -574,3 +580,22 @@ def test_start_when_price_cache_unreadable_then_starts_and_waits_for_the_feed(
     assert service.books == {} and service.health()[0] == "up"
     _quote(ctx, 100.00, 100.02)
     assert _book(ctx).bids[0][0] == D("100.00")
+
+
+def test_order_when_symbol_not_an_instrument_then_unknown_symbol_until_an_operator_adds_it(
+    settings: Settings,
+) -> None:
+    network = FakeNetwork()
+    service, ctx = start(settings, network)
+    client = Client(network, "inproc://orders")
+    client.logon()
+
+    (refused,) = client.send(order("z1", symbol="ZZZ"))
+
+    assert isinstance(refused, OrderRejected) and refused.reason == "unknown_symbol"
+    assert "ZZZ is not traded here" in refused.message
+    assert "`qsuite ctl instrument ZZZ` adds it" in refused.message
+    assert "ZZZ" not in service.books and service.store.find_instrument("ZZZ") is None
+    ctx.send(SetInstrument(symbol="ZZZ", lot_size=D(1)))
+    (accepted,) = client.send(order("z2", symbol="ZZZ"))
+    assert isinstance(accepted, OrderAccepted)
