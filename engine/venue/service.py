@@ -4,9 +4,10 @@
   ``venue.order_entry``. A client logs on with its session name; its requests are
   checked (a known symbol: one the feed quoted or an operator added with
   ``SetInstrument``, stored in ``simulated_instruments``; account, duplicate ids, price
-  on the tick, quantity on the lot) and applied to the symbol's :class:`~engine.venue.book.OrderBook`; every
-  execution report of an order goes to the session that entered it, numbered per
-  session (``seq``) within this run (``venue_epoch``).
+  on the tick, quantity on the lot) and applied to the symbol's
+  :class:`~engine.venue.book.OrderBook`; every execution report of an order goes to the
+  session that entered it, numbered per session (``seq``) within this run
+  (``venue_epoch``).
 - **Write-ahead**: the client-facing reports of a request are stored
   (:class:`~engine.venue.store.VenueStore`) before any is sent or published. After a
   restart the books get their resting client orders back in time priority, and a
