@@ -10,7 +10,7 @@ import msgspec
 
 from app.render_algos import ALGO_RENDERERS
 from app.render_analytics import ANALYTICS_RENDERERS
-from app.render_table import cell, table, utc_time
+from app.render_table import cell, rounded, table, utc_time
 from engine.bus.commands import HealthReport, Result
 from engine.bus.commands.analysis import AnalysisCatalog, IndicatorSnapshot
 from engine.bus.commands.orders import OrderList, PositionList
@@ -113,10 +113,10 @@ def render(result: Result) -> None:
                     "account": p.account,
                     "symbol": p.symbol,
                     "qty": p.qty,
-                    "avg price": p.avg_price,
-                    "mark": p.mark_price,
-                    "unrealized": p.unrealized_pnl,
-                    "realized": p.realized_pnl,
+                    "avg price": rounded(p.avg_price, 6),
+                    "mark": rounded(p.mark_price, 4),
+                    "unrealized": rounded(p.unrealized_pnl, 2),
+                    "realized": rounded(p.realized_pnl, 2),
                 }
                 for p in result.positions
             ]

@@ -1,9 +1,10 @@
 """The plain-text pieces every ``qsuite ctl`` renderer shares: a table of rows, a cell,
-a UTC time."""
+a rounded decimal, a UTC time."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 
@@ -28,6 +29,17 @@ def cell(value: Any) -> str:
     if isinstance(value, list):
         return ",".join(map(str, value))
     return str(value)
+
+
+def rounded(value: Decimal | None, places: int) -> Decimal | None:
+    """``value`` with at most ``places`` decimals, for people (``--json`` keeps them all):
+    a mark of 99.8958864774 reads 99.8959; 100.5 stays 100.5."""
+    if value is None or not value.is_finite():
+        return value
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= -places:
+        return value
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
 
 
 def utc_time(ts_ns: int) -> str:

@@ -135,3 +135,24 @@ def test_render_when_orders_and_positions_then_tables(capsys: pytest.CaptureFixt
         "ACCOUNT", "SYMBOL", "QTY", "AVG", "PRICE", "MARK", "UNREALIZED", "REALIZED",
     ]  # fmt: skip
     assert out[3].split() == ["acc", "AAPL", "4", "100.25", "-", "-", "0"]
+
+
+def test_render_positions_when_mark_has_many_decimals_then_rounded_for_people(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    position = PositionRow(
+        account="acc",
+        symbol="AAPL",
+        qty=D(10),
+        avg_price=D("99.92"),
+        realized_pnl=D("1.005"),
+        unrealized_pnl=D("-0.241135226"),
+        mark_price=D("99.8958864774"),
+        ts_updated=0,
+    )
+
+    render(PositionList(positions=[position]))
+
+    assert capsys.readouterr().out.splitlines()[1].split() == [
+        "acc", "AAPL", "10", "99.92", "99.8959", "-0.24", "1.00",
+    ]  # fmt: skip
