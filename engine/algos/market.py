@@ -86,6 +86,11 @@ class MarketBoard:
             )
         return self.get(symbol)
 
+    def spec(self, symbol: str) -> tuple[Decimal, Decimal] | None:
+        """(tick, lot) of ``symbol`` as the venue's instruments say now, or None when the
+        venue does not trade it (read from the database every time)."""
+        return self._instrument(symbol)
+
     def _instrument(self, symbol: str) -> tuple[Decimal, Decimal] | None:
         t = SimulatedInstrument.__table__.c
         with self.engine.connect() as conn:

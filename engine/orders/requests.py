@@ -26,6 +26,7 @@ from decimal import Decimal
 from engine.bus.commands.orders import SubmitOrder
 from engine.errors import CommandError, ErrorCode
 from engine.orders.lifecycle import OrderState, new_order
+from engine.persistence.decimals import plain_decimal
 
 MAX_ID = 64
 ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,31}$")
@@ -73,6 +74,27 @@ def check_symbol(symbol: str) -> None:
             f"symbol {symbol!r} is not valid: 1 to 32 letters, digits or . - = ^ _ "
             "(e.g. AAPL, BP.L)"
         )
+
+
+def check_grid(
+    symbol: str,
+    qty: Decimal,
+    price: Decimal | None,
+    spec: tuple[Decimal, Decimal] | None,
+    venue: str,
+) -> None:
+    """Refuse (``invalid``) what the venue would: a symbol it does not trade (``spec``
+    None), a quantity off its lot, a price off its tick (``spec`` is (tick, lot))."""
+    if spec is None:
+        raise invalid(
+            f"{symbol} is not traded on {venue}: the feed has not quoted it and no operator "
+            f"added it (`qsuite ctl instrument {symbol}`)"
+        )
+    tick, lot = spec
+    if qty % lot:
+        raise invalid(f"qty {plain_decimal(qty)} is not a multiple of {symbol}'s lot {lot}")
+    if price is not None and price % tick:
+        raise invalid(f"price {plain_decimal(price)} is not on {symbol}'s tick {tick}")
 
 
 def order_of(cmd: SubmitOrder, client_order_id: str, *, ts: int) -> OrderState:

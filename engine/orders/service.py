@@ -200,6 +200,10 @@ class OrderService:
         self._require_venue("submit the order")
         existing = self.ledger.order(cid)  # the only writer of orders: no race
         if existing is None:
+            spec = self.algos.board.spec(order.symbol)
+            requests.check_grid(
+                order.symbol, order.qty, order.price, spec, self.venue_settings.name
+            )
             self.risk.check_new(order)  # raises when denied: nothing recorded, nothing sent
             self.ledger.record_intent(order)
             self.risk.sent(order)
@@ -290,6 +294,8 @@ class OrderService:
                 "wait for the venue's answer (qsuite ctl order list)",
             )
         self._require_venue("replace the order")
+        spec = self.algos.board.spec(order.symbol)
+        requests.check_grid(order.symbol, qty, cmd.price, spec, self.venue_settings.name)
         request_id = requests.replace_id(order.client_order_id)
         self.risk.check_replace(order, request_id, qty, cmd.price)
         request = ReplaceOrder(

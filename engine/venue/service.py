@@ -169,17 +169,7 @@ class VenueService:
         book = self.books.get(symbol)
         if book is not None:
             return book
-        return self._open_book(self.store.instrument(symbol, self.instrument_defaults()))
-
-    def instrument_defaults(self) -> dict[str, Any]:
-        """How a new instrument is traded until an operator changes it (``venue.*``)."""
-        s = self.settings
-        return {
-            "tick_size": s.tick_size,
-            "lot_size": s.lot_size,
-            "base_liquidity": s.base_liquidity,
-            "volatility": s.volatility,
-        }
+        return self._open_book(self.store.instrument(symbol, instrument_defaults(self.settings)))
 
     def _traded(self, symbol: str) -> OrderBook | None:
         """The book of ``symbol`` when it is an instrument of this venue (one the feed
@@ -547,3 +537,13 @@ def _split(item: str) -> tuple[str, str]:
     """``account/client_order_id`` in a status request (the id alone: any account)."""
     account, _, cid = item.rpartition("/")
     return account, cid
+
+
+def instrument_defaults(settings: VenueSettings) -> dict[str, Any]:
+    """How a new instrument is traded until an operator changes it (``venue.*``)."""
+    return {
+        "tick_size": settings.tick_size,
+        "lot_size": settings.lot_size,
+        "base_liquidity": settings.base_liquidity,
+        "volatility": settings.volatility,
+    }

@@ -48,6 +48,8 @@ from engine.venue.protocol import (
     StatusReport,
     StatusRequest,
 )
+from engine.venue.service import instrument_defaults
+from engine.venue.store import VenueStore
 
 D = Decimal
 VENUE = "SIM"
@@ -329,6 +331,10 @@ def permit(engine: Engine, *accounts: str) -> None:
         save_profile(engine, RiskProfile(account=account), actor="test")
 
 
+INSTRUMENTS = ("AAPL", "MSFT", "S")
+"""The symbols the venue trades in these tests (tick 0.01, lot 1)."""
+
+
 class World:
     """The order manager (``execution``) and a fake venue on one fake network.
 
@@ -354,6 +360,9 @@ class World:
         endpoint = self.settings.venue.order_entry
         self.venue = FakeVenue(self.network, endpoint, self.clock, up=venue_up)
         self.engine = database.open_database(self.settings)
+        store = VenueStore(self.engine)
+        for symbol in INSTRUMENTS:  # what the venue trades (the feed quoted them)
+            store.instrument(symbol, instrument_defaults(self.settings.venue))
         if profiles is None:
             permit(self.engine, "acc", "a")
         for profile in profiles or ():

@@ -128,6 +128,13 @@ def test_submit_when_id_reused_for_another_order_then_conflict(world: World) -> 
         ({"symbol": "A B"}, "symbol 'A B' is not valid"),
         ({"client_order_id": "has space"}, "client_order_id 'has space' is not valid"),
         ({"client_order_id": "", "command_id": ""}, "give the order a client_order_id"),
+        ({"qty": D("1.5")}, "qty 1.5 is not a multiple of AAPL's lot 1"),
+        ({"price": D("100.001")}, "price 100.001 is not on AAPL's tick 0.01"),
+        (
+            {"symbol": "ZZZ"},
+            "ZZZ is not traded on SIM: the feed has not quoted it and no operator added it "
+            "(`qsuite ctl instrument ZZZ`)",
+        ),
     ],
     ids=lambda v: str(v)[:40],
 )
@@ -305,6 +312,8 @@ def test_replace_when_order_open_then_new_id_and_one_replace_at_a_time(world: Wo
         (D(2), None, "2 is filled already"),
         (D(10), D(100), "already has qty 10 at 100"),
         (D(10), D(-1), "price must be positive"),
+        (D("10.5"), None, "qty 10.5 is not a multiple of AAPL's lot 1"),
+        (D(10), D("99.999"), "price 99.999 is not on AAPL's tick 0.01"),
     ],
 )
 def test_replace_when_input_bad_then_invalid(

@@ -43,7 +43,7 @@ from engine.venue.protocol import (
     StatusReport,
     StatusRequest,
 )
-from engine.venue.service import VenueService
+from engine.venue.service import VenueService, instrument_defaults
 
 D = Decimal
 
@@ -104,7 +104,8 @@ def start(
     service = VenueService(
         settings.venue, engine=database.open_database(settings), recent_quotes=recent_quotes
     )
-    service.store.instrument("AAA", service.instrument_defaults())  # as if the feed quoted it
+    # an instrument of the venue, as if the feed had quoted it
+    service.store.instrument("AAA", instrument_defaults(settings.venue))
     ctx = FakeContext("venue", network=network)
     service.start(ctx)
     return service, ctx
