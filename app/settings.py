@@ -112,6 +112,9 @@ class FeedSettings(_Section, frozen=True):
     fallback: Literal["synthetic", "cached", "none"]
     poll_interval_s: Annotated[float, msgspec.Meta(ge=1.0)]
     tick_interval_s: Annotated[float, msgspec.Meta(ge=0.05)]
+    quote_refresh_s: Annotated[float, msgspec.Meta(ge=0)]
+    """Simulated market: a symbol without a trade for this long has its prevailing quote
+    published again (0: quotes only with trades)."""
     replay_file: str
     replay_speed: Annotated[float, msgspec.Meta(ge=0)]
     scenario: Literal[

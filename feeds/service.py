@@ -5,7 +5,9 @@ Modes (published as ``FeedStateChanged`` on ``md.feed.<source>`` and shown in he
 ``live``       the configured source answers; its bars and quotes are published.
 ``simulated``  the source is unreachable (or not answered yet) and ``feed.fallback`` is
                ``synthetic``: a synthetic market seeded from the last known prices
-               publishes bars, quotes and trades, every one flagged ``simulated``.
+               publishes bars, quotes and trades, every one flagged ``simulated``;
+               a symbol without a trade for ``feed.quote_refresh_s`` has its
+               prevailing quote published again, stamped now.
 ``cached``     the source is unreachable and the fallback is ``cached`` (or ``none``):
                nothing new is published; readers get the last cached data and its age.
 
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import cast
 
+import msgspec
 import pandas as pd
 from loguru import logger
 
@@ -45,7 +48,7 @@ from feeds.ingest import Ingestor
 from feeds.normalizer import QuoteRejected, normalize_quote
 from feeds.queries import MarketQueries
 from feeds.replay import ReplaySource
-from feeds.schema import Quote, quote_event, quote_of
+from feeds.schema import NS, Quote, quote_event, quote_of
 from feeds.source import MarketSource
 from feeds.synthetic import SyntheticMarket
 
@@ -99,6 +102,8 @@ class FeedService:
         self.stopping = stopping or threading.Event()
         self._polling = False
         self._last_live_at: int | None = None
+        self._quoted: dict[str, int] = {}
+        """Symbol → when its last simulated quote was published (the refresh's clock)."""
         self._log = logger.bind(component="feed")
 
     # --- Service -----------------------------------------------------------------------
@@ -312,10 +317,28 @@ class FeedService:
             self._ctx.publish(topic, event)
             if isinstance(event, QuoteUpdated):
                 quotes.append(event)
+                self._quoted[event.symbol] = now
+        quotes.extend(self._refresh_quotes(now))
         self.cache.put_quotes([quote_of(q) for q in quotes], mode="simulated")
         rows = self.market.next_bars(now)
         if rows:
             self._ingest_rows([tuple(r) for r in rows], "synthetic", simulated=True)
+
+    def _refresh_quotes(self, now: int) -> list[QuoteUpdated]:
+        """Publish again, stamped ``now``, the prevailing quote of every symbol without a
+        quote for ``quote_refresh_s`` (the synthetic market quotes with its trades only)."""
+        assert self._ctx is not None
+        refresh_ns = int(self.settings.quote_refresh_s * NS)
+        if refresh_ns <= 0:
+            return []
+        stale = [s for s in self.settings.watchlist if now - self._quoted.get(s, 0) >= refresh_ns]
+        out = []
+        for quote in self.market.quotes(stale) if stale else ():
+            event = quote_event(msgspec.structs.replace(quote, ts=now))
+            self._ctx.publish(topics.quote(event.symbol), event)
+            self._quoted[event.symbol] = now
+            out.append(event)
+        return out
 
     # --- helpers ------------------------------------------------------------------------
     def _quotes(self, quotes: list[Quote], mode: FeedMode) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import pandas as pd
@@ -224,3 +225,40 @@ def test_set_scenario_when_sent_then_market_switches(
     assert (result.previous, result.current) == ("calm", "flash_crash")
     assert service.market.scenario == "flash_crash"
     assert service.health() == ("up", "synthetic market (configured)")
+
+
+def test_simulated_when_a_symbol_does_not_trade_then_its_quote_is_refreshed(
+    parts: dict[str, object], clock: FakeClock
+) -> None:
+    ctx = FakeContext("feed", clock)
+    service = _service(parts, clock, None)
+    service.start(ctx)
+    ctx.send(SetScenario(scenario="illiquid"))  # a trade about every 40 s
+
+    ctx.advance(120)
+
+    for symbol in ("AAA", "BBB.L"):
+        stamps = [q.ts_event for q in ctx.events(QuoteUpdated) if q.symbol == symbol]
+        gaps = [b - a for a, b in pairwise(stamps)]
+        assert len(stamps) >= 24 and max(gaps) <= 5 * 1_000_000_000 + 1_000_000_000
+    trades = {t.ts_event for t in ctx.events(TradeReported)}
+    refreshed = [q for q in ctx.events(QuoteUpdated) if q.ts_event not in trades]
+    assert refreshed and all(q.simulated for q in refreshed)
+    latest = parts["cache"].latest_quote("AAA")  # type: ignore[attr-defined]
+    assert latest is not None and clock.time_ns() - latest.ts <= 5 * 1_000_000_000
+
+
+def test_simulated_when_quote_refresh_off_then_quotes_only_with_trades(
+    parts: dict[str, object], clock: FakeClock
+) -> None:
+    import msgspec
+
+    ctx = FakeContext("feed", clock)
+    service = _service(parts, clock, None)
+    service.settings = msgspec.structs.replace(service.settings, quote_refresh_s=0.0)
+    service.start(ctx)
+
+    ctx.advance(60)
+
+    trades = {(t.symbol, t.ts_event) for t in ctx.events(TradeReported)}
+    assert {(q.symbol, q.ts_event) for q in ctx.events(QuoteUpdated)} == trades
