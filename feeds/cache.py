@@ -40,7 +40,7 @@ what is stored.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Final
 
@@ -269,6 +269,21 @@ def cached_quotes(directory: Path) -> list[QuoteUpdated]:
     (or restarts) knows of the market before the next quote arrives."""
     with PriceCache(directory, size_limit=None) as cache:
         return [quote_event(entry.quote) for entry in cache.snapshot().values()]
+
+
+def read_recent(
+    recent_quotes: Callable[[], Iterable[QuoteUpdated]] | None, log: Any, purpose: str
+) -> list[QuoteUpdated]:
+    """What ``recent_quotes`` (e.g. :func:`cached_quotes` of the feed's cache) gives, or
+    nothing — with a warning naming ``purpose`` — when there is none or it fails: a
+    process starts without them and waits for the feed's next quotes."""
+    if recent_quotes is None:
+        return []
+    try:
+        return list(recent_quotes())
+    except Exception as exc:  # an unreadable cache: the next quotes will do
+        log.warning("No cached quotes {} ({}); waiting for quotes", purpose, exc)
+        return []
 
 
 def _mode(mode: FeedMode | None, item: Quote | BarClosed) -> FeedMode:

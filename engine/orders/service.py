@@ -87,6 +87,7 @@ from engine.risk.service import RiskService
 from engine.risk.state import DAY_NS
 from engine.service import HealthStatus, ServiceContext
 from engine.venue.protocol import CancelOrder, ReplaceOrder
+from feeds.cache import read_recent
 
 #: ``applied`` hints of the lifecycle after which the ledger and the venue may disagree.
 RECONCILE_HINTS = frozenset({"cum_qty_mismatch", "fills_missing"})
@@ -453,16 +454,11 @@ class OrderService:
 
     def _seed_marks(self) -> None:
         """Marks and references from the quotes the feed cached (module docstring)."""
-        if self._recent_quotes is None:
-            return
-        try:
-            quotes = list(self._recent_quotes())
-        except Exception as exc:  # an unreadable cache: the next quotes will do
-            self._log.warning("No cached quotes to seed marks from ({}); waiting for quotes", exc)
-            return
+        quotes = read_recent(self._recent_quotes, self._log, "to seed marks from")
         for quote in quotes:
             self._on_quote("", quote)
-        self._log.info("Marks seeded from {} cached quote(s)", len(quotes))
+        if quotes:
+            self._log.info("Marks seeded from {} cached quote(s)", len(quotes))
 
     def _on_quote(self, _topic: str, event: Any) -> None:
         if not isinstance(event, QuoteUpdated):

@@ -82,6 +82,7 @@ from engine.venue.protocol import (
     StatusRequest,
 )
 from engine.venue.store import VenueStore, plain_decimal
+from feeds.cache import read_recent
 
 _ORDER_REPORTS = (OrderAccepted, OrderFilled, OrderCancelled, OrderReplaced)
 _CLIENT_REPORTS = (*_ORDER_REPORTS, OrderRejected)
@@ -351,13 +352,9 @@ class VenueService:
         """The market makers quote around the feed's cached quotes that are recent
         enough (``venue.seed_quote_max_age_s``), without waiting for the next quote."""
         max_age_ns = int(self.settings.seed_quote_max_age_s * 1e9)
-        if self._recent_quotes is None or max_age_ns <= 0:
+        if max_age_ns <= 0:
             return
-        try:
-            quotes = list(self._recent_quotes())
-        except Exception as exc:  # an unreadable cache: the next quotes will do
-            self._log.warning("No cached quotes to quote around ({}); waiting for quotes", exc)
-            return
+        quotes = read_recent(self._recent_quotes, self._log, "to quote around")
         now = self._now()
         fresh = [q for q in quotes if now - q.ts_event <= max_age_ns]
         for quote in fresh:

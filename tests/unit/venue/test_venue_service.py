@@ -256,22 +256,7 @@ def test_quotes_build_market_maker_ladder_and_scenario_changes_it(settings: Sett
     network = FakeNetwork()
     _service, ctx = start(settings, network)
 
-    def quote(bid: float, ask: float) -> None:
-        ctx.deliver(
-            "md.quote.AAA",
-            QuoteUpdated(
-                ts_event=1,
-                symbol="AAA",
-                bid=bid,
-                ask=ask,
-                bid_size=1,
-                ask_size=1,
-                last=bid,
-                origin="synthetic",
-            ),
-        )
-
-    quote(100.00, 100.02)
+    _quote(ctx, 100.00, 100.02)
     (snap,) = [ctx.send(GetBook(symbol="AAA", depth=10))]
     assert [p for p, _ in snap.bids] == [
         D("100.00"),
@@ -288,7 +273,7 @@ def test_quotes_build_market_maker_ladder_and_scenario_changes_it(settings: Sett
             ts_event=2, feed="synthetic", mode="simulated", breaker="closed", scenario="illiquid"
         ),
     )
-    quote(100.00, 100.60)
+    _quote(ctx, 100.00, 100.60)
     thin = ctx.send(GetBook(symbol="AAA", depth=10))
     assert {q for _, q in thin.bids} == {D(50)}
     assert thin.asks[1][0] - thin.asks[0][0] == D("0.05")  # 5x spacing
@@ -298,19 +283,7 @@ def test_quotes_build_market_maker_ladder_and_scenario_changes_it(settings: Sett
 def test_flash_crash_sweeps_bids_then_book_refills(settings: Settings) -> None:
     network = FakeNetwork()
     _service, ctx = start(settings, network)
-    ctx.deliver(
-        "md.quote.AAA",
-        QuoteUpdated(
-            ts_event=1,
-            symbol="AAA",
-            bid=100.0,
-            ask=100.02,
-            bid_size=1,
-            ask_size=1,
-            last=100.0,
-            origin="synthetic",
-        ),
-    )
+    _quote(ctx, 100.0, 100.02, ts=1)
     before = len(ctx.events(TradePrinted))
     ctx.deliver(
         "md.feed.synthetic",
@@ -320,19 +293,7 @@ def test_flash_crash_sweeps_bids_then_book_refills(settings: Settings) -> None:
     )
     swept = ctx.events(TradePrinted)[before:]
     assert sum(t.qty for t in swept) == 5 * 500  # every market-maker bid taken
-    ctx.deliver(
-        "md.quote.AAA",
-        QuoteUpdated(
-            ts_event=3,
-            symbol="AAA",
-            bid=95.0,
-            ask=95.10,
-            bid_size=1,
-            ask_size=1,
-            last=95.0,
-            origin="synthetic",
-        ),
-    )
+    _quote(ctx, 95.0, 95.10, ts=3)
     book = ctx.send(GetBook(symbol="AAA", depth=10))
     assert book.bids and book.bids[0][0] == D("95.00") and book.bids[0][1] == D(150)
 
@@ -342,19 +303,7 @@ def test_flow_trades_fill_resting_client_orders(settings: Settings) -> None:
     _service, ctx = start(settings, network)
     client = Client(network, "inproc://orders")
     client.logon()
-    ctx.deliver(
-        "md.quote.AAA",
-        QuoteUpdated(
-            ts_event=1,
-            symbol="AAA",
-            bid=99.0,
-            ask=99.5,
-            bid_size=1,
-            ask_size=1,
-            last=99.0,
-            origin="synthetic",
-        ),
-    )
+    _quote(ctx, 99.0, 99.5, ts=1)
     client.send(order("passive", "buy", "10", "99.20"))  # inside the market makers' spread
     ctx.deliver(
         "md.trade.AAA",
@@ -421,19 +370,7 @@ def test_set_instrument_changes_liquidity_now_and_grid_only_without_resting_orde
     client.send(order("rest", "buy", "5", "99.00"))
     thin = ctx.send(SetInstrument(symbol="AAA", base_liquidity=50.0))
     assert thin.base_liquidity == 50.0 and thin.tick_size == D("0.01")
-    ctx.deliver(
-        "md.quote.AAA",
-        QuoteUpdated(
-            ts_event=1,
-            symbol="AAA",
-            bid=100.0,
-            ask=100.02,
-            bid_size=1,
-            ask_size=1,
-            last=100.0,
-            origin="synthetic",
-        ),
-    )
+    _quote(ctx, 100.0, 100.02, ts=1)
     assert ctx.send(GetBook(symbol="AAA")).asks[0][1] == D(50)
     with pytest.raises(CommandError, match="cancel them"):
         ctx.send(SetInstrument(symbol="AAA", tick_size=D("0.05")))
