@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher, extract_parameters
+from audit_log import audit_rows
 from sqlalchemy import Engine, select
 
 from app import cli
@@ -24,7 +25,7 @@ from app.users import (
     UserStore,
     audit,
 )
-from engine.persistence.models.system import AuditEntry, User
+from engine.persistence.models.system import User
 
 FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 """Cheap parameters: the tests check behaviour, not the cost."""
@@ -46,20 +47,6 @@ def store(engine: Engine) -> UserStore:
 def stored_hash(engine: Engine, name: str) -> str:
     with engine.connect() as conn:
         return str(conn.scalar(select(User.password_hash).where(User.username == name)))
-
-
-def audit_rows(engine: Engine) -> list[tuple[str, str, str | None, str, str | None]]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                AuditEntry.actor,
-                AuditEntry.action,
-                AuditEntry.target,
-                AuditEntry.result,
-                AuditEntry.detail,
-            ).order_by(AuditEntry.id)
-        )
-        return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
 def test_add_when_valid_then_listed_and_password_verifies(store: UserStore, engine: Engine) -> None:

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
+from audit_log import audit_rows
 from nicegui import ui
 from nicegui.testing import User, user_simulation
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from app.client import QSuiteClient
 from app.database import make_engine, upgrade
@@ -23,7 +24,6 @@ from app.login_guard import LoginGuard
 from app.users import UserStore
 from engine.bus.commands import Command, Result
 from engine.bus.commands.orders import OrderAck, SubmitOrder
-from engine.persistence.models.system import AuditEntry
 from ui import main, session
 from ui.bridge import Bridge
 from ui.pages import login, trading
@@ -130,20 +130,6 @@ async def user(
         yield simulated
     errors = [r.getMessage() for r in caplog.get_records("call") if r.levelno >= logging.ERROR]
     assert not errors, f"the pages logged errors: {errors}"
-
-
-def audit_rows(engine: Engine) -> list[tuple[str, str, str | None, str, str | None]]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                AuditEntry.actor,
-                AuditEntry.action,
-                AuditEntry.target,
-                AuditEntry.result,
-                AuditEntry.detail,
-            ).order_by(AuditEntry.id)
-        )
-        return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
 async def audited(engine: Engine, rows: int) -> None:

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
+from audit_log import audit_payloads, audit_rows
 from nicegui.testing import User, user_simulation
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from app import database
 from app.client import QSuiteClient
@@ -35,7 +36,6 @@ from engine.bus.commands.base import ROLE_RANK
 from engine.bus.commands.orders import PositionRow
 from engine.errors import CommandError, EngineUnreachable, ErrorCode
 from engine.persistence.bars import BarRow, upsert_bars
-from engine.persistence.models.system import AuditEntry
 from ui import backtest_runs, session
 from ui.backtest_runs import BacktestRequest, BacktestSummary
 from ui.bridge import Bridge
@@ -173,29 +173,13 @@ def engine(settings: Settings) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def audit_log(engine: Engine) -> Iterator[Callable[[], list[tuple[Any, ...]]]]:
-    """The console's audit log on the test database: its rows (actor, action, target,
-    result, detail, payload)."""
+def audited(engine: Engine) -> Iterator[None]:
+    """The console writes its audit log to the test database (its users exist there)."""
     users = UserStore(engine, PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
     for name, role in (("vic", "viewer"), ("olga", "operator"), ("ada", "admin")):
         users.add(name, role, "correct horse")
     session.configure(session.Accounts(store=users))
-
-    def rows() -> list[tuple[Any, ...]]:
-        with engine.connect() as conn:
-            found = conn.execute(
-                select(
-                    AuditEntry.actor,
-                    AuditEntry.action,
-                    AuditEntry.target,
-                    AuditEntry.result,
-                    AuditEntry.detail,
-                    AuditEntry.payload,
-                ).order_by(AuditEntry.id)
-            )
-            return [tuple(r) for r in found]
-
-    yield rows
+    yield
     session.configure(None)
 
 
@@ -341,7 +325,8 @@ async def test_backtest_form_runs_over_stored_bars_and_shows_metrics_chart_and_r
     user: User,
     settings: Settings,
     login: Callable[[str], None],
-    audit_log: Callable[[], list[tuple[Any, ...]]],
+    engine: Engine,
+    audited: None,
 ) -> None:
     login("operator")
     await user.open("/")
@@ -366,14 +351,15 @@ async def test_backtest_form_runs_over_stored_bars_and_shows_metrics_chart_and_r
     user.find(marker="bt-download").click()
     response = await user.download.next()
     assert str(response.request.url).endswith(report.name)
-    ((actor, action, target, result, detail, payload),) = audit_log()
+    ((actor, action, target, result, detail),) = audit_rows(engine)
     assert (actor, action, target, result) == ("olga", "backtest", report.stem, "ok")
     assert detail is not None and detail.startswith(f"{report.stem}: 250 bars")
+    ((payload),) = audit_payloads(engine)
     assert payload["strategy"] == "ma_crossover" and payload["symbols"] == ["AAA"]
 
 
 async def test_backtest_form_when_no_bars_then_says_so_in_words(
-    user: User, login: Callable[[str], None], audit_log: Callable[[], list[tuple[Any, ...]]]
+    user: User, login: Callable[[str], None], engine: Engine, audited: None
 ) -> None:
     login("operator")
     await user.open("/")
@@ -387,7 +373,7 @@ async def test_backtest_form_when_no_bars_then_says_so_in_words(
         retries=100,
     )
     await user.should_not_see(marker="bt-metrics")  # no results to show
-    ((actor, action, _, result, detail, _),) = audit_log()
+    ((actor, action, _, result, detail),) = audit_rows(engine)
     assert (actor, action, result) == ("olga", "backtest", "error")
     assert detail is not None and "no 1d bars of BBB" in detail
 
