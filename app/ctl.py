@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -48,6 +50,7 @@ from engine.bus.commands.market import (
 from engine.bus.commands.orders import (
     GetPositions,
     ListOrders,
+    OrderAck,
     RequestCancel,
     RequestReplace,
     SubmitOrder,
@@ -107,6 +110,12 @@ ORDER_ACTIONS: dict[str, Verb] = {
             arg("--type", choices=["limit", "market"], default="limit"),
             arg("--tif", choices=["day", "gtc", "ioc", "fok"], default="day"),
             arg("--id", default="", help="client_order_id (default: man-<command id>)"),
+            arg(
+                "--wait",
+                type=float,
+                default=2.0,
+                help="seconds to wait for the venue's answer, shown after the ack (0: none)",
+            ),
             COMMAND_ID,
         ],
     ),
@@ -468,6 +477,33 @@ VERBS: dict[str, Verb] = {
 }
 
 
+def venue_answer(
+    client: Any,
+    account: str,
+    client_order_id: str,
+    wait_s: float,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """What the venue made of a new order, asked of the order manager until it is no
+    longer ``pending_new`` or ``wait_s`` has passed: one line for the operator."""
+    deadline = clock() + wait_s
+    while True:
+        listed = client.send(ListOrders(account=account, open_only=False, limit=50))
+        row = next((o for o in listed.orders if o.client_order_id == client_order_id), None)
+        if row is not None and row.status != "pending_new":
+            done = f" {row.filled_qty} @ {row.avg_price}" if row.filled_qty else ""
+            why = f" ({row.reason})" if row.reason else ""
+            return f"venue: {row.status.upper()}{done}{why}"
+        if clock() >= deadline:
+            return (
+                f"venue: no answer within {wait_s:g} s; "
+                f"`qsuite ctl order list --all` shows it when it comes"
+            )
+        sleep(0.1)
+
+
 def add_parser(sub: Any) -> None:
     ctl = sub.add_parser("ctl", help="send a control command to the running engine")
     verbs = ctl.add_subparsers(dest="verb", required=True)
@@ -494,10 +530,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     command, process = verb.build(args)
     with QSuiteClient(settings, actor=args.actor, role=args.role) as client:
         result = client.send(command, process)
-    if args.json:
-        sys.stdout.write(msgspec.json.encode(result).decode() + "\n")
-    else:
-        render(result)
+        if args.json:
+            sys.stdout.write(msgspec.json.encode(result).decode() + "\n")
+        else:
+            render(result)
+            wait = getattr(args, "wait", 0.0)
+            if isinstance(result, OrderAck) and result.status == "pending_new" and wait > 0:
+                print(venue_answer(client, args.account, result.client_order_id, wait))
     if args.verb == "health" and args.check and isinstance(result, HealthReport):
         return 0 if result.overall == "up" else 1
     return 0

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from app.cli import build_parser
-from app.ctl import VERBS, render
+from app.ctl import VERBS, render, venue_answer
 from engine.bus.commands.orders import (
     GetPositions,
     ListOrders,
@@ -156,3 +156,78 @@ def test_render_positions_when_mark_has_many_decimals_then_rounded_for_people(
     assert capsys.readouterr().out.splitlines()[1].split() == [
         "acc", "AAPL", "10", "99.92", "99.8959", "-0.24", "1.00",
     ]  # fmt: skip
+
+
+def row(cid: str, status: str, **fields: object) -> OrderRow:
+    values: dict[str, object] = {
+        "client_order_id": cid,
+        "account": "acc",
+        "symbol": "AAPL",
+        "side": "buy",
+        "order_type": "limit",
+        "tif": "day",
+        "qty": D(10),
+        "price": D(100),
+        "status": status,
+        "filled_qty": D(0),
+        "avg_price": None,
+        "ts_created": 0,
+        "ts_updated": 0,
+    }
+    values.update(fields)
+    return OrderRow(**values)  # type: ignore[arg-type]
+
+
+class Ledger:
+    """The order manager as the CLI asks it: each ListOrders gets the next answer."""
+
+    def __init__(self, *answers: list[OrderRow]) -> None:
+        self.answers = list(answers)
+        self.asked: list[ListOrders] = []
+        self.now = 0.0
+
+    def send(self, command: ListOrders) -> OrderList:
+        self.asked.append(command)
+        return OrderList(orders=self.answers.pop(0) if len(self.answers) > 1 else self.answers[0])
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.mark.parametrize(
+    ("answers", "line"),
+    [
+        ([[row("o1", "rejected", reason="halted")]], "venue: REJECTED (halted)"),
+        (
+            [[row("o1", "pending_new")], [row("o0", "filled"), row("o1", "accepted")]],
+            "venue: ACCEPTED",
+        ),
+        (
+            [[row("o1", "filled", filled_qty=D(10), avg_price=D("99.92"))]],
+            "venue: FILLED 10 @ 99.92",
+        ),
+        (
+            [[]],
+            "venue: no answer within 1 s; `qsuite ctl order list --all` shows it when it comes",
+        ),
+    ],
+)
+def test_venue_answer_when_order_manager_asked_then_one_line(
+    answers: list[list[OrderRow]], line: str
+) -> None:
+    ledger = Ledger(*answers)
+
+    said = venue_answer(ledger, "acc", "o1", 1.0, clock=lambda: ledger.now, sleep=ledger.sleep)
+
+    assert said == line
+    assert ledger.asked[0] == ListOrders(account="acc", open_only=False, limit=50)
+    assert len(ledger.asked) <= 12  # bounded by the wait
+
+
+def test_order_submit_when_parsed_then_waits_two_seconds_by_default() -> None:
+    args = build_parser().parse_args(["ctl", "order", "submit", "acc", "AAPL", "buy", "1"])
+    assert args.wait == 2.0
+    args = build_parser().parse_args(
+        ["ctl", "order", "submit", "acc", "AAPL", "buy", "1", "--wait", "0"]
+    )
+    assert args.wait == 0.0
