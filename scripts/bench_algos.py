@@ -215,6 +215,9 @@ class BenchPort:
     def alert(self, event: Any) -> None:
         self.alerts += 1
 
+    def mark(self, symbol: str) -> Decimal | None:
+        return None
+
 
 class NoHistory:
     def intraday_volumes(self, symbol: str, *, days: int, now_ns: int) -> list[Any]:

@@ -130,6 +130,10 @@ class ChildPort(Protocol):
     def alert(self, event: AlertRaised) -> None:
         """Store and publish an alert."""
 
+    def mark(self, symbol: str) -> Decimal | None:
+        """The order manager's mark of ``symbol`` (the feed's quote mid or its last own
+        fill), or None."""
+
 
 class AlgoEngine:
     def __init__(
@@ -767,7 +771,10 @@ class AlgoEngine:
         return market.volume - live.volume_base, market.notional - live.notional_base
 
     def _mid(self, symbol: str) -> Decimal | None:
-        return self._market(symbol).mid()
+        """The venue book's mid (or last trade) of ``symbol``; before this process has
+        seen the venue's book (just after a start), the order manager's mark."""
+        mid = self._market(symbol).mid()
+        return mid if mid is not None else self.port.mark(symbol)
 
     def _risk_order(self, live: Live) -> RiskOrder:
         row = live.row

@@ -392,6 +392,9 @@ class OrderService:
     def alert(self, event: AlertRaised) -> None:
         self.risk.alert(event)
 
+    def mark(self, symbol: str) -> Decimal | None:
+        return self.marks.get(symbol)
+
     # --- reports -----------------------------------------------------------------------
     def _on_report(self, report: ExecutionReport) -> None:
         try:

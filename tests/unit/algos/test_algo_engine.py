@@ -24,6 +24,7 @@ from engine.algos.base import (
     Why,
 )
 from engine.algos.registry import REGISTRY
+from engine.bus import topics
 from engine.bus.commands.algos import (
     CancelAlgo,
     GetAlgoTca,
@@ -36,7 +37,7 @@ from engine.bus.commands.algos import (
     StartAlgo,
 )
 from engine.bus.commands.risk import HaltTrading
-from engine.bus.events import AlertRaised, AlgoProgress, AlgoStateChanged
+from engine.bus.events import AlertRaised, AlgoProgress, AlgoStateChanged, QuoteUpdated
 from engine.errors import CommandError, ErrorCode
 from engine.risk.profile import RiskProfile
 
@@ -400,3 +401,26 @@ def test_vwap_when_history_is_concentrated_then_children_follow_the_profile(
     assert sum((c.filled_qty for c in world.children(view.algo_id)), D(0)) == 1000
     assert max(sizes) >= 400  # the busy minutes take most of it
     assert states(world, view.algo_id)[-1] == "completed"
+
+
+def test_start_when_engine_has_not_seen_the_venue_book_then_arrival_is_the_quote_mark(
+    world: AlgoWorld,
+) -> None:
+    world.kill_execution()
+    world.start_execution()  # a new process: no venue book mirrored yet
+    quote = QuoteUpdated(
+        ts_event=world.clock.time_ns(),
+        symbol=SYMBOL,
+        bid=100.99,
+        ask=101.01,
+        bid_size=1.0,
+        ask_size=1.0,
+        last=101.0,
+        origin="synthetic",
+    )
+    world.ctx.deliver(topics.quote(SYMBOL), quote)  # the feed's quote, not yet the venue's
+
+    view = world.start("twap", 100, duration_s=60, slices=2)
+
+    assert world.service.algos.board.get(SYMBOL).mid() is None
+    assert world.send(GetAlgoTca(algo_id=view.algo_id)).arrival_price == D(101)
