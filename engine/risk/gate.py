@@ -93,6 +93,7 @@ __all__ = ["GateSettings", "Outbox", "RiskGate"]
 
 _MAX = Decimal(10) ** INTEGER_DIGITS
 _QUANTUM = Decimal("1e-10")
+_SHOWN = Decimal("1e-4")
 
 
 def _near(limit: str, value: Decimal, observed: Decimal) -> NearBreach:
@@ -375,7 +376,7 @@ class RiskGate(RiskTracker):
                         collar,
                         (distance / ref_price).quantize(_QUANTUM),
                         f"limit price {price} is more than {collar} % away from the reference "
-                        f"{ref_price}",
+                        f"{_shown(ref_price)}",
                     )
                 if distance > lim.collar_warn * ref_price:  # type: ignore[operator]
                     warnings.append(_near("price_collar_pct", collar, distance / ref_price))
@@ -786,6 +787,12 @@ def _topic(builder: Any, key: str) -> str:
 
 def _scope_name(halt: HaltRecord) -> str:
     return "trading" if halt.scope == "global" else f"{halt.scope} {halt.key}"
+
+
+def _shown(price: Decimal) -> Decimal:
+    """A price as a message shows it: at most 4 decimals (a quote mid can have 14)."""
+    exponent = price.as_tuple().exponent
+    return price if isinstance(exponent, int) and exponent >= -4 else price.quantize(_SHOWN)
 
 
 def _text_s(ns: int) -> str:

@@ -287,6 +287,18 @@ def test_check_when_price_around_collar_then_boundary_inclusive(
         assert decision.observed == abs(D(price) - 100)
 
 
+def test_check_when_outside_collar_of_a_float_mid_then_message_shows_it_to_4_decimals() -> None:
+    desk = Desk(profile(price_collar_pct=5.0))
+    desk.gate.on_mark(SYMBOL, 100.00446753189698, desk.now)
+
+    decision = desk.check(order(price="90"))
+
+    assert denied(decision, Reason.PRICE_COLLAR, "price_collar_pct")
+    assert decision.message == (
+        "limit price 90 is more than 5.0 % away from the reference 100.0045"
+    )
+
+
 def test_check_when_reference_ages_then_stale_one_nanosecond_after_max_age() -> None:
     desk = Desk(profile(price_collar_pct=5.0, max_reference_age_s=10.0))
 
